@@ -1,0 +1,301 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole TOML configuration file. Every key is documented in
+// testdata/configs/example.toml and the README.
+type Config struct {
+	Hostname     string       `toml:"hostname"`
+	LocalDomains []string     `toml:"local_domains"`
+	Log          LogConfig    `toml:"log"`
+	SMTP         SMTPConfig   `toml:"smtp"`
+	TLS          TLSConfig    `toml:"tls"`
+	Spool        SpoolConfig  `toml:"spool"`
+	XMPP         XMPPConfig   `toml:"xmpp"`
+	Keys         KeysConfig   `toml:"keys"`
+	Policy       PolicyConfig `toml:"policy"`
+}
+
+// LogConfig controls logging.
+type LogConfig struct {
+	Level          string `toml:"level"`           // debug, info, warn, error
+	Format         string `toml:"format"`          // json or console
+	ClearAddresses bool   `toml:"clear_addresses"` // log addresses unhashed
+}
+
+// SMTPConfig holds the listeners and the limits they share.
+type SMTPConfig struct {
+	MaxMessageBytes int64          `toml:"max_message_bytes"`
+	MaxRecipients   int            `toml:"max_recipients"`
+	MaxLineLength   int            `toml:"max_line_length"`
+	ReadTimeout     Duration       `toml:"read_timeout"`
+	WriteTimeout    Duration       `toml:"write_timeout"`
+	MaxConns        int            `toml:"max_conns"`
+	MaxConnsPerIP   int            `toml:"max_conns_per_ip"`
+	MaxBadCommands  int            `toml:"max_bad_commands"`
+	GreetDelay      Duration       `toml:"greet_delay"`
+	MX              ListenerConfig `toml:"mx"`
+	Submission      SubmitConfig   `toml:"submission"`
+}
+
+// ListenerConfig is one SMTP listener.
+type ListenerConfig struct {
+	Listen string `toml:"listen"`
+}
+
+// SubmitConfig is the authenticated submission listener.
+type SubmitConfig struct {
+	Listen string       `toml:"listen"`
+	Users  []SubmitUser `toml:"users"`
+}
+
+// SubmitUser is one account allowed to submit mail.
+type SubmitUser struct {
+	Name string `toml:"name"`
+	// Password is the account's password hash (bcrypt, from
+	// `passerelle hash-password`), given as a Secret.
+	PasswordHash Secret `toml:"password_hash"`
+}
+
+// TLSConfig names the certificate for STARTTLS.
+type TLSConfig struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// SpoolConfig is the durable queue.
+type SpoolConfig struct {
+	Dir          string   `toml:"dir"`
+	Workers      int      `toml:"workers"`
+	RetryInitial Duration `toml:"retry_initial"`
+	RetryMax     Duration `toml:"retry_max"`
+	Lifetime     Duration `toml:"lifetime"`
+	Postmaster   string   `toml:"postmaster"`
+}
+
+// XMPPConfig is the XEP-0114 component link to the XMPP server.
+type XMPPConfig struct {
+	ComponentAddr   string   `toml:"component_addr"`
+	ComponentDomain string   `toml:"component_domain"`
+	ComponentSecret Secret   `toml:"component_secret"`
+	AckTimeout      Duration `toml:"ack_timeout"`
+}
+
+// KeysConfig is OpenPGP key storage and discovery.
+type KeysConfig struct {
+	Dir           string   `toml:"dir"`
+	WKD           bool     `toml:"wkd"`
+	CacheTTL      Duration `toml:"cache_ttl"`
+	NegativeTTL   Duration `toml:"negative_ttl"`
+	LookupTimeout Duration `toml:"lookup_timeout"`
+}
+
+// PolicyConfig is the global rule plus per-domain and per-address rules.
+type PolicyConfig struct {
+	RuleConfig
+	Domains   map[string]RuleConfig `toml:"domains"`
+	Addresses map[string]RuleConfig `toml:"addresses"`
+}
+
+// RuleConfig is one policy rule; empty fields inherit.
+type RuleConfig struct {
+	Route            string `toml:"route"`
+	Encryption       string `toml:"encryption"`
+	NoKey            string `toml:"no_key"`
+	ReversePlaintext *bool  `toml:"reverse_plaintext"`
+	MaxMessageBytes  int64  `toml:"max_message_bytes"`
+}
+
+// Duration is a time.Duration written as "90s", "5m", "120h".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Secret is a value that may be written inline or, better, kept out of the
+// file: `{ env = "NAME" }` or `{ file = "/path" }`.
+type Secret struct {
+	Value string `toml:"value"`
+	Env   string `toml:"env"`
+	File  string `toml:"file"`
+}
+
+// UnmarshalTOML accepts a plain string or a table with one of value/env/file.
+func (s *Secret) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		s.Value = v
+		return nil
+	case map[string]any:
+		for k, x := range v {
+			str, ok := x.(string)
+			if !ok {
+				return fmt.Errorf("secret key %q: want a string", k)
+			}
+			switch k {
+			case "value":
+				s.Value = str
+			case "env":
+				s.Env = str
+			case "file":
+				s.File = str
+			default:
+				return fmt.Errorf("secret: unknown key %q (want value, env or file)", k)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("secret: want a string or a table, got %T", v)
+}
+
+// IsSet reports whether any source is configured.
+func (s Secret) IsSet() bool { return s.Value != "" || s.Env != "" || s.File != "" }
+
+// Resolve returns the secret's value from its one configured source.
+func (s Secret) Resolve() (string, error) {
+	n := 0
+	for _, x := range []string{s.Value, s.Env, s.File} {
+		if x != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", errors.New("set exactly one of value, env, file")
+	}
+	switch {
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		return v, nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return s.Value, nil
+}
+
+// defaultConfig holds the values used for keys the file leaves out.
+func defaultConfig() Config {
+	return Config{
+		Log: LogConfig{Level: "info", Format: "json"},
+		SMTP: SMTPConfig{
+			MaxMessageBytes: 36 << 20,
+			MaxRecipients:   100,
+			MaxLineLength:   1000,
+			ReadTimeout:     Duration{5 * time.Minute},
+			WriteTimeout:    Duration{5 * time.Minute},
+			MaxConns:        1000,
+			MaxConnsPerIP:   20,
+			MaxBadCommands:  10,
+			GreetDelay:      Duration{time.Second},
+		},
+		Spool: SpoolConfig{
+			Workers:      8,
+			RetryInitial: Duration{15 * time.Minute},
+			RetryMax:     Duration{4 * time.Hour},
+			Lifetime:     Duration{5 * 24 * time.Hour},
+		},
+		XMPP: XMPPConfig{AckTimeout: Duration{30 * time.Second}},
+		Keys: KeysConfig{
+			WKD:           true,
+			CacheTTL:      Duration{time.Hour},
+			NegativeTTL:   Duration{10 * time.Minute},
+			LookupTimeout: Duration{10 * time.Second},
+		},
+	}
+}
+
+// LoadConfig reads and strictly decodes the file at path, then validates it.
+// The error lists every problem found, each with its key.
+func LoadConfig(path string) (*Config, error) {
+	c := defaultConfig()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.resolvePaths(filepath.Dir(path))
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+	}
+	errs = append(errs, c.validate()...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, &ConfigError{Path: path, Errs: errs}
+	}
+	return &c, nil
+}
+
+// ConfigError lists every problem in a configuration file.
+type ConfigError struct {
+	Path string
+	Errs []error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s):", e.Path, len(e.Errs))
+	for _, err := range e.Errs {
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() []error { return e.Errs }
+
+func checkAddr(key, v string, required bool) error {
+	if v == "" {
+		if required {
+			return fmt.Errorf("%s: required", key)
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("%s: %q is not host:port: %w", key, v, err)
+	}
+	return nil
+}
+
+// resolvePaths makes every relative path in the file relative to the file's
+// own directory, so a configuration means the same from any working directory.
+func (c *Config) resolvePaths(base string) {
+	for _, p := range []*string{
+		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir,
+		&c.XMPP.ComponentSecret.File,
+	} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	for i := range c.SMTP.Submission.Users {
+		f := &c.SMTP.Submission.Users[i].PasswordHash.File
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(base, *f)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"passerelle/policy"
+)
+
+func (c *Config) validate() []error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Hostname == "" {
+		add(errors.New("hostname: required (the name this gateway greets with)"))
+	}
+	if len(c.LocalDomains) == 0 {
+		add(errors.New("local_domains: required (the mail domains this gateway accepts mail for)"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(fmt.Errorf("log.level: %q (want debug, info, warn or error)", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		add(fmt.Errorf("log.format: %q (want json or console)", c.Log.Format))
+	}
+	errs = append(errs, c.SMTP.validate()...)
+	errs = append(errs, c.validateTLS()...)
+	errs = append(errs, c.Spool.validate()...)
+	errs = append(errs, c.XMPP.validate()...)
+	if c.Keys.Dir == "" {
+		add(errors.New("keys.dir: required"))
+	}
+	if _, err := c.policy(); err != nil {
+		for _, e := range unjoin(err) {
+			add(fmt.Errorf("policy: %w", e))
+		}
+	}
+	return errs
+}
+
+func (s SMTPConfig) validate() []error {
+	var errs []error
+	positive := map[string]int64{
+		"smtp.max_message_bytes": s.MaxMessageBytes,
+		"smtp.max_line_length":   int64(s.MaxLineLength),
+		"smtp.max_conns":         int64(s.MaxConns),
+		"smtp.max_conns_per_ip":  int64(s.MaxConnsPerIP),
+		"smtp.max_bad_commands":  int64(s.MaxBadCommands),
+	}
+	for _, k := range sortedKeys(positive) {
+		if positive[k] <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive", k))
+		}
+	}
+	if s.MaxRecipients < 100 {
+		errs = append(errs, fmt.Errorf("smtp.max_recipients: %d is below RFC 5321's minimum of 100", s.MaxRecipients))
+	}
+	if s.MaxLineLength > 0 && s.MaxLineLength < 512 {
+		errs = append(errs, fmt.Errorf("smtp.max_line_length: %d is below RFC 5321's 512", s.MaxLineLength))
+	}
+	if s.ReadTimeout.Duration == 0 || s.WriteTimeout.Duration == 0 {
+		errs = append(errs, errors.New("smtp.read_timeout, smtp.write_timeout: must be set"))
+	}
+	if s.MX.Listen == "" && s.Submission.Listen == "" {
+		errs = append(errs, errors.New("smtp.mx.listen, smtp.submission.listen: at least one listener is required"))
+	}
+	if err := checkAddr("smtp.mx.listen", s.MX.Listen, false); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkAddr("smtp.submission.listen", s.Submission.Listen, false); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Submission.Listen != "" && len(s.Submission.Users) == 0 {
+		errs = append(errs, errors.New("smtp.submission.users: the submission listener needs at least one user"))
+	}
+	for i, u := range s.Submission.Users {
+		if u.Name == "" {
+			errs = append(errs, fmt.Errorf("smtp.submission.users[%d].name: required", i))
+		}
+		if _, err := u.PasswordHash.Resolve(); err != nil {
+			errs = append(errs, fmt.Errorf("smtp.submission.users[%d].password_hash: %w", i, err))
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateTLS() []error {
+	t := c.TLS
+	if t.CertFile == "" && t.KeyFile == "" {
+		if c.SMTP.Submission.Listen != "" {
+			return []error{errors.New("tls.cert_file, tls.key_file: required by the submission listener (AUTH needs TLS)")}
+		}
+		return nil
+	}
+	var errs []error
+	for _, kv := range [][2]string{{"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}} {
+		k, f := kv[0], kv[1]
+		if f == "" {
+			errs = append(errs, fmt.Errorf("%s: required when TLS is configured", k))
+		} else if _, err := os.Stat(f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		}
+	}
+	return errs
+}
+
+func (s SpoolConfig) validate() []error {
+	var errs []error
+	if s.Dir == "" {
+		errs = append(errs, errors.New("spool.dir: required"))
+	}
+	if s.Workers <= 0 {
+		errs = append(errs, errors.New("spool.workers: must be positive"))
+	}
+	if s.RetryInitial.Duration <= 0 {
+		errs = append(errs, errors.New("spool.retry_initial: must be positive"))
+	}
+	if s.RetryMax.Duration < s.RetryInitial.Duration {
+		errs = append(errs, errors.New("spool.retry_max: must not be less than spool.retry_initial"))
+	}
+	if s.Lifetime.Duration < s.RetryInitial.Duration {
+		errs = append(errs, errors.New("spool.lifetime: must not be less than spool.retry_initial"))
+	}
+	if s.Postmaster != "" && !strings.Contains(s.Postmaster, "@") {
+		errs = append(errs, fmt.Errorf("spool.postmaster: %q is not an address", s.Postmaster))
+	}
+	return errs
+}
+
+func (x XMPPConfig) validate() []error {
+	var errs []error
+	if err := checkAddr("xmpp.component_addr", x.ComponentAddr, true); err != nil {
+		errs = append(errs, err)
+	}
+	if x.ComponentDomain == "" {
+		errs = append(errs, errors.New("xmpp.component_domain: required (e.g. mail.example.org)"))
+	}
+	if _, err := x.ComponentSecret.Resolve(); err != nil {
+		errs = append(errs, fmt.Errorf("xmpp.component_secret: %w", err))
+	}
+	return errs
+}
+
+// policy builds the policy from the [policy] tables.
+func (c *Config) policy() (*policy.Policy, error) {
+	pc := policy.Config{
+		LocalDomains: c.LocalDomains,
+		Global:       c.Policy.RuleConfig.rule(),
+		Domains:      map[string]policy.Rule{},
+		Addresses:    map[string]policy.Rule{},
+	}
+	for k, r := range c.Policy.Domains {
+		pc.Domains[k] = r.rule()
+	}
+	for k, r := range c.Policy.Addresses {
+		pc.Addresses[k] = r.rule()
+	}
+	return policy.New(pc)
+}
+
+func (r RuleConfig) rule() policy.Rule {
+	return policy.Rule{
+		Route:            policy.Route(r.Route),
+		Encryption:       policy.Encryption(r.Encryption),
+		NoKey:            policy.NoKeyAction(r.NoKey),
+		ReversePlaintext: r.ReversePlaintext,
+		MaxMessageBytes:  r.MaxMessageBytes,
+	}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,102 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func yes() *bool { b := true; return &b }
+
+func testPolicy(t *testing.T) *Policy {
+	t.Helper()
+	p, err := New(Config{
+		LocalDomains: []string{"example.org", "Legacy.Example"},
+		Global:       Rule{MaxMessageBytes: 10 << 20},
+		Domains: map[string]Rule{
+			"legacy.example": {Route: RouteSMTP, Encryption: EncryptOpportunistic, ReversePlaintext: yes()},
+			"peer.example":   {Route: RoutePeer},
+		},
+		Addresses: map[string]Rule{
+			"Bob@legacy.example": {NoKey: NoKeyNotice, MaxMessageBytes: 1 << 20},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDecide(t *testing.T) {
+	p := testPolicy(t)
+	for i, tc := range []struct {
+		addr       string
+		wantRoute  Route
+		wantEnc    Encryption
+		wantNoKey  NoKeyAction
+		wantPlain  bool
+		wantMax    int64
+		wantSource map[string]string
+	}{
+		{"alice@example.org", RouteXMPP, EncryptRequired, NoKeyReject, false, 10 << 20,
+			map[string]string{"route": "default", "max_message_bytes": "global"}},
+		{"carol@LEGACY.example", RouteSMTP, EncryptOpportunistic, NoKeyReject, true, 10 << 20,
+			map[string]string{"route": "domain legacy.example", "no_key": "default"}},
+		{"bob@legacy.example", RouteSMTP, EncryptOpportunistic, NoKeyNotice, true, 1 << 20,
+			map[string]string{"no_key": "address bob@legacy.example", "max_message_bytes": "address bob@legacy.example"}},
+		{"x@peer.example", RoutePeer, EncryptRequired, NoKeyReject, false, 10 << 20,
+			map[string]string{"route": "domain peer.example"}},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			d := p.Decide(tc.addr)
+			if d.Route != tc.wantRoute || d.Encryption != tc.wantEnc || d.NoKey != tc.wantNoKey ||
+				d.ReversePlaintext != tc.wantPlain || d.MaxMessageBytes != tc.wantMax {
+				t.Errorf("%d: Decide(%q) = %+v", i, tc.addr, d)
+			}
+			for field, want := range tc.wantSource {
+				if got := d.Source[field]; got != want {
+					t.Errorf("%d: source of %s = %q, want %q", i, field, got, want)
+				}
+			}
+			if !strings.Contains(d.Explain(), string(tc.wantRoute)) {
+				t.Errorf("Explain lacks route:\n%s", d.Explain())
+			}
+		})
+	}
+}
+
+func TestIsLocal(t *testing.T) {
+	p := testPolicy(t)
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"a@example.org", true},
+		{"a@EXAMPLE.ORG", true},
+		{"a@example.org.", true},
+		{"a@legacy.example", true},
+		{"a@other.example", false},
+		{"a@sub.example.org", false},
+		{"noat", false},
+	} {
+		if got := p.IsLocal(tc.addr); got != tc.want {
+			t.Errorf("IsLocal(%q) = %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestNewReportsEveryError(t *testing.T) {
+	_, err := New(Config{
+		Global:    Rule{Route: "carrier-pigeon", Encryption: "maybe"},
+		Domains:   map[string]Rule{"d.example": {NoKey: "shrug", MaxMessageBytes: -1}},
+		Addresses: map[string]Rule{"nodomain": {}},
+	})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	for _, want := range []string{"no local domains", "carrier-pigeon", "maybe", "shrug", "negative", "nodomain"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
