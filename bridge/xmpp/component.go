@@ -1,0 +1,177 @@
+package xmpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"mellium.im/xmpp/component"
+	"mellium.im/xmpp/jid"
+)
+
+// Component is one XEP-0114 link to the XMPP server. Run keeps it up; Send
+// may be called from any goroutine, before or while Run runs.
+type Component struct {
+	cfg    Config
+	domain jid.JID
+	log    *zap.Logger
+	cfgErr error
+
+	mu      sync.Mutex
+	cur     *link         // nil while disconnected
+	up      chan struct{} // closed when cur becomes non-nil
+	running bool
+	pending map[string]chan *Error // bounces awaited by Send, by stanza id
+}
+
+// New returns a Component; configuration errors surface from Run and Send.
+func New(cfg Config) *Component {
+	cfg, domain, err := cfg.withDefaults()
+	c := &Component{cfg: cfg, domain: domain, cfgErr: err, log: cfg.Log,
+		up: make(chan struct{}), pending: make(map[string]chan *Error)}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	return c
+}
+
+// Domain returns the component's JID.
+func (c *Component) Domain() jid.JID { return c.domain }
+
+// Connected reports whether a session is up.
+func (c *Component) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != nil
+}
+
+// Run connects and keeps the link up, reconnecting with exponential
+// backoff and jitter, until ctx is done; it then returns ctx.Err().
+func (c *Component) Run(ctx context.Context) error {
+	if c.cfgErr != nil {
+		return c.cfgErr
+	}
+	if err := c.claimRun(); err != nil {
+		return err
+	}
+	defer c.releaseRun()
+	delay := c.cfg.BackoffMin
+	for {
+		began := time.Now()
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(began) > c.cfg.BackoffMax {
+			delay = c.cfg.BackoffMin // the link was healthy for a while
+		}
+		wait := jitter(delay)
+		c.log.Warn("xmpp link down, reconnecting", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		delay = min(2*delay, c.cfg.BackoffMax)
+	}
+}
+
+func (c *Component) claimRun() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return errors.New("xmpp: Run already running")
+	}
+	c.running = true
+	return nil
+}
+
+func (c *Component) releaseRun() {
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
+}
+
+// jitter spreads d by ±20 % so many gateways do not reconnect in step.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// runOnce dials, negotiates and serves one session until it ends.
+func (c *Component) runOnce(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic in xmpp link", zap.Any("panic", r), zap.Stack("stack"))
+			err = fmt.Errorf("xmpp: panic: %v", r)
+		}
+	}()
+	l, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	c.setLink(l)
+	defer c.clearLink(l)
+	c.log.Info("xmpp link up", zap.String("addr", c.cfg.Addr), zap.Stringer("domain", c.domain))
+	stop := context.AfterFunc(ctx, l.close)
+	defer stop()
+	return l.serve(c)
+}
+
+func (c *Component) connect(ctx context.Context) (*link, error) {
+	hsCtx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	conn, err := c.cfg.Dial(hsCtx)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", c.cfg.Addr, err)
+	}
+	conn = newTraceConn(conn, c.log)
+	sess, err := component.NewSession(hsCtx, c.domain, []byte(c.cfg.Secret), conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("component handshake as %s: %w", c.domain, err)
+	}
+	return newLink(sess, conn), nil
+}
+
+func (c *Component) setLink(l *link) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur = l
+	close(c.up)
+}
+
+func (c *Component) clearLink(l *link) {
+	c.mu.Lock()
+	if c.cur == l {
+		c.cur = nil
+		c.up = make(chan struct{})
+	}
+	c.mu.Unlock()
+	l.close()
+}
+
+// waitLink returns the current link, waiting for one until ctx is done.
+func (c *Component) waitLink(ctx context.Context) (*link, error) {
+	for {
+		c.mu.Lock()
+		l, up := c.cur, c.up
+		c.mu.Unlock()
+		if l != nil && l.ctx.Err() == nil {
+			return l, nil
+		}
+		var poll <-chan time.Time
+		if l != nil { // dying: clearLink follows once Serve returns
+			up, poll = nil, time.After(10*time.Millisecond)
+		}
+		select {
+		case <-up:
+		case <-poll:
+		case <-ctx.Done():
+			return nil, tempErr(ErrNotConnected, ctx.Err())
+		}
+	}
+}
