@@ -1,0 +1,157 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// idleWait is how long the dispatcher sleeps when nothing is scheduled.
+const idleWait = time.Hour
+
+// entry is the dispatcher's view of one message.
+type entry struct {
+	env       *Envelope
+	busy      bool
+	notBefore time.Time // set after a store error, to avoid spinning
+}
+
+// result is what a worker hands back: the message's new state, or nil env
+// if it left the store (removed or quarantined).
+type result struct {
+	id        string
+	env       *Envelope
+	notBefore time.Time
+}
+
+// dispatcher owns the in-memory index of messages; only its goroutine
+// touches msgs and inflight.
+type dispatcher struct {
+	q        *Queue
+	msgs     map[string]*entry
+	inflight int
+	results  chan result
+}
+
+func newDispatcher(q *Queue, envs []*Envelope) *dispatcher {
+	d := &dispatcher{q: q, msgs: make(map[string]*entry), results: make(chan result, q.cfg.Workers)}
+	d.add(envs)
+	return d
+}
+
+func (d *dispatcher) add(envs []*Envelope) {
+	for _, e := range envs {
+		if _, ok := d.msgs[e.ID]; !ok {
+			d.msgs[e.ID] = &entry{env: e}
+		}
+	}
+}
+
+// loop runs until ctx ends, then waits for the workers, which run on
+// workCtx.
+func (d *dispatcher) loop(ctx, workCtx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		d.add(d.q.takeInbox())
+		d.dispatch(ctx, workCtx)
+		timer.Reset(d.nextWake())
+		select {
+		case <-ctx.Done():
+			d.drain()
+			return
+		case <-d.q.wake:
+		case r := <-d.results:
+			d.finish(r)
+		case <-timer.C:
+		}
+	}
+}
+
+func (d *dispatcher) drain() {
+	for d.inflight > 0 {
+		d.finish(<-d.results)
+	}
+}
+
+func (d *dispatcher) finish(r result) {
+	d.inflight--
+	if r.env == nil {
+		delete(d.msgs, r.id)
+		return
+	}
+	d.msgs[r.id] = &entry{env: r.env, notBefore: r.notBefore}
+}
+
+// dispatch starts a worker for each idle message that is due, up to
+// Config.Workers at once.
+func (d *dispatcher) dispatch(ctx, workCtx context.Context) {
+	now := d.q.cfg.Now()
+	for id, e := range d.msgs {
+		if d.inflight >= d.q.cfg.Workers || ctx.Err() != nil {
+			return
+		}
+		if e.busy || !e.due(now) {
+			continue
+		}
+		e.busy = true
+		d.inflight++
+		go d.work(ctx, workCtx, id, e.env.Clone())
+	}
+}
+
+// work processes one message on its own goroutine and always reports back.
+func (d *dispatcher) work(ctx, workCtx context.Context, id string, env *Envelope) {
+	res := result{id: id, env: env}
+	defer func() {
+		if p := recover(); p != nil {
+			d.q.log.Error("worker panic", zap.String("id", id),
+				zap.String("panic", fmt.Sprint(p)), zap.ByteString("stack", debug.Stack()))
+			res = result{id: id, env: env, notBefore: d.q.cfg.Now().Add(d.q.cfg.RetryInitial)}
+		}
+		d.results <- res
+	}()
+	res = d.q.process(ctx, workCtx, env)
+}
+
+// nextWake is how long until the earliest idle message is due.
+func (d *dispatcher) nextWake() time.Duration {
+	now := d.q.cfg.Now()
+	next := now.Add(idleWait)
+	for _, e := range d.msgs {
+		if !e.busy {
+			if t := e.dueAt(); t.Before(next) {
+				next = t
+			}
+		}
+	}
+	return max(next.Sub(now), 0)
+}
+
+func (e *entry) due(now time.Time) bool { return !e.dueAt().After(now) }
+
+// dueAt is when the message next needs work: the earliest NextAttempt of a
+// pending recipient or of a failed one whose DSN is still owed.
+func (e *entry) dueAt() time.Time {
+	var at time.Time
+	found := false
+	for i := range e.env.Recipients {
+		r := &e.env.Recipients[i]
+		if r.done() {
+			continue
+		}
+		if !found || r.NextAttempt.Before(at) {
+			at, found = r.NextAttempt, true
+		}
+	}
+	if !found { // finished but not yet removed
+		at = time.Time{}
+	}
+	if at.Before(e.notBefore) {
+		at = e.notBefore
+	}
+	return at
+}

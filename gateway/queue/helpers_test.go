@@ -1,0 +1,136 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+const plainMessage = "From: Alice <alice@example.org>\r\n" +
+	"To: bob@example.net\r\n" +
+	"Subject: quarterly numbers\r\n" +
+	"Message-ID: <m1@example.org>\r\n" +
+	"\r\n" +
+	"SECRET BODY CONTENT\r\n"
+
+const cipherText = "\x85\x01\x0cOPAQUE-CIPHERTEXT-BYTES"
+
+// testEnvelope has one plain body and the given recipients on route "xmpp".
+func testEnvelope(rcpts ...string) *Envelope {
+	e := &Envelope{From: "alice@example.org", Bodies: []Body{{Kind: BodyMessage}}}
+	for _, a := range rcpts {
+		e.Recipients = append(e.Recipients, Recipient{Addr: a, Route: "xmpp", Params: map[string]string{"jid": a}})
+	}
+	return e
+}
+
+func newTestStore(t *testing.T, dir string) *FileStore {
+	t.Helper()
+	s, damaged, err := Open(context.Background(), dir, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if len(damaged) != 0 {
+		t.Fatalf("Open: unexpected damaged entries %v", damaged)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+type putter interface {
+	Put(ctx context.Context, env *Envelope, bodies ...io.Reader) error
+}
+
+func mustPut(t *testing.T, s putter, e *Envelope, bodies ...string) {
+	t.Helper()
+	var rs []io.Reader
+	for _, b := range bodies {
+		rs = append(rs, strings.NewReader(b))
+	}
+	if err := s.Put(context.Background(), e, rs...); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+}
+
+func readBody(t *testing.T, s Store, id string, n int) string {
+	t.Helper()
+	rc, err := s.OpenBody(context.Background(), id, n)
+	if err != nil {
+		t.Fatalf("OpenBody(%s, %d): %v", id, n, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, rc); err != nil {
+		t.Fatalf("read body %s.%d: %v", id, n, err)
+	}
+	return buf.String()
+}
+
+// listDir returns the names in dir/sub.
+func listDir(t *testing.T, dir, sub string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, sub))
+	if err != nil {
+		t.Fatalf("read %s: %v", sub, err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// assertNoEntry checks that nothing was left in body/, env/ or tmp/.
+func assertNoEntry(t *testing.T, dir string) {
+	t.Helper()
+	for _, sub := range []string{dirBody, dirEnv, dirTmp} {
+		if names := listDir(t, dir, sub); len(names) != 0 {
+			t.Errorf("%s/ not empty: %v", sub, names)
+		}
+	}
+}
+
+// eventually polls cond until it holds or a few seconds pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readers(rs []*strings.Reader) []io.Reader {
+	out := make([]io.Reader, len(rs))
+	for i, r := range rs {
+		out[i] = r
+	}
+	return out
+}
+
+func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,172 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// Recover checks the whole spool after a start or crash. It empties tmp/,
+// quarantines every entry whose envelope does not parse or whose bodies are
+// missing, short or do not match their SHA-256, and deletes body files that
+// have no envelope (a Put that crashed before its commit point, never
+// acknowledged). It returns the entries it quarantined; each is also logged
+// at error level. Recover waits for operations in progress.
+func (s *FileStore) Recover(ctx context.Context) ([]Damaged, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.clearTmp(); err != nil {
+		return nil, err
+	}
+	live, damaged, err := s.checkEnvelopes(ctx)
+	if err != nil {
+		return damaged, err
+	}
+	if err := s.removeOrphans(live); err != nil {
+		return damaged, err
+	}
+	sortDamaged(damaged)
+	s.log.Info("spool recovered", zap.Int("messages", len(live)), zap.Int("quarantined", len(damaged)))
+	return damaged, nil
+}
+
+func (s *FileStore) clearTmp() error {
+	entries, err := s.fs.ReadDir(s.sub(dirTmp))
+	if err != nil {
+		return fmt.Errorf("recover spool: %w", err)
+	}
+	for _, de := range entries {
+		s.removeQuietly(filepath.Join(s.sub(dirTmp), de.Name()))
+	}
+	return nil
+}
+
+// checkEnvelopes returns the number of bodies of every sound entry by id,
+// and the entries it quarantined.
+func (s *FileStore) checkEnvelopes(ctx context.Context) (map[string]int, []Damaged, error) {
+	entries, err := s.fs.ReadDir(s.sub(dirEnv))
+	if err != nil {
+		return nil, nil, fmt.Errorf("recover spool: %w", err)
+	}
+	live := make(map[string]int)
+	var damaged []Damaged
+	for _, de := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, damaged, err
+		}
+		id, reason, nbodies := s.checkEntry(de.Name())
+		if reason == "" {
+			live[id] = nbodies
+			continue
+		}
+		d, err := s.quarantineEntry(de.Name(), id, reason)
+		if err != nil {
+			return nil, damaged, err
+		}
+		damaged = append(damaged, d)
+	}
+	return live, damaged, nil
+}
+
+// checkEntry checks env/<name>. reason is empty if the entry is sound.
+func (s *FileStore) checkEntry(name string) (id, reason string, nbodies int) {
+	id, ok := strings.CutSuffix(name, ".json")
+	if !ok || !validID(id) {
+		return "", "unexpected file in env/", 0
+	}
+	e, err := s.readEnvelope(id)
+	if err != nil {
+		return id, err.Error(), 0
+	}
+	for n, b := range e.Bodies {
+		if err := s.checkBody(id, n, b); err != nil {
+			return id, err.Error(), 0
+		}
+	}
+	return id, "", len(e.Bodies)
+}
+
+func (s *FileStore) quarantineEntry(name, id, reason string) (Damaged, error) {
+	if id == "" {
+		key := "env-" + name
+		err := s.quarantineFiles(key, []string{filepath.Join(s.sub(dirEnv), name)}, reason)
+		return Damaged{ID: key, Reason: reason}, err
+	}
+	return Damaged{ID: id, Reason: reason}, s.quarantineLocked(id, reason)
+}
+
+// checkBody verifies body n of id against its recorded size and SHA-256.
+func (s *FileStore) checkBody(id string, n int, b Body) error {
+	f, err := s.fs.Open(s.bodyPath(id, n))
+	if notExist(err) {
+		return fmt.Errorf("%w: body %d missing", ErrDamaged, n)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: body %d: %w", ErrDamaged, n, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: body %d: %w", ErrDamaged, n, err)
+	case size != b.Size:
+		return fmt.Errorf("%w: body %d is %d bytes, want %d", ErrDamaged, n, size, b.Size)
+	case hex.EncodeToString(h.Sum(nil)) != b.SHA256:
+		return fmt.Errorf("%w: body %d sha256 mismatch", ErrDamaged, n)
+	}
+	return nil
+}
+
+// removeOrphans deletes body/<id>.<n> files that no sound envelope claims.
+// Files whose names are not ours are left alone and logged.
+func (s *FileStore) removeOrphans(live map[string]int) error {
+	entries, err := s.fs.ReadDir(s.sub(dirBody))
+	if err != nil {
+		return fmt.Errorf("recover spool: %w", err)
+	}
+	removed := 0
+	for _, de := range entries {
+		id, n, ok := parseBodyName(de.Name())
+		if !ok {
+			s.log.Warn("unexpected file in spool", zap.String("file", de.Name()))
+			continue
+		}
+		if nb, live := live[id]; live && n < nb {
+			continue
+		}
+		s.removeQuietly(filepath.Join(s.sub(dirBody), de.Name()))
+		removed++
+	}
+	if removed > 0 {
+		s.log.Info("removed orphan bodies", zap.Int("files", removed))
+		return s.syncDir(dirBody)
+	}
+	return nil
+}
+
+func (s *FileStore) syncDir(sub string) error {
+	if err := s.fs.SyncDir(s.sub(sub)); err != nil {
+		return fmt.Errorf("fsync %s: %w", sub, err)
+	}
+	return nil
+}
+
+func parseBodyName(name string) (id string, n int, ok bool) {
+	id, num, ok := strings.Cut(name, ".")
+	if !ok || !validID(id) {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || strconv.Itoa(n) != num {
+		return "", 0, false
+	}
+	return id, n, true
+}
