@@ -1,0 +1,68 @@
+package smtpd
+
+import (
+	"context"
+	"time"
+)
+
+// Router decides about each recipient at RCPT time; policy, route and key
+// lookup live behind it. It returns an opaque route decision that travels
+// with the recipient to the Sink, or an error (a Kind, a *Reject, or any
+// error, which becomes 451 4.3.0). This package has already refused source
+// routes, address literals, '%', '!', quoted local parts and bad syntax. In
+// ModeSubmission s.AuthUser is set and the Router decides whether that user
+// may send to non-local domains; in ModeMX it must return RelayDenied for
+// them.
+type Router interface {
+	Rcpt(ctx context.Context, s *Info, from, to string) (route any, err error)
+}
+
+// Sink stores an accepted message durably; it returns nil only after fsync.
+// data is the message exactly as the client sent it, dot-unstuffed; the
+// Sink prepends env.Received.
+type Sink interface {
+	Accept(ctx context.Context, env *Envelope, data []byte) error
+}
+
+// Authenticator checks submission credentials. Return AuthFailed (or any
+// error) for bad credentials, AuthTemporary for a backend outage.
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, password string) error
+}
+
+// Info describes the client side of a session.
+type Info struct {
+	ID       string // session id, as logged under "sid"
+	Remote   string // ip:port
+	Mode     Mode
+	Helo     string // EHLO/HELO argument
+	TLS      bool
+	AuthUser string // authenticated user; empty in ModeMX
+}
+
+// MailParams are the MAIL FROM parameters (RFC 1870, 6152, 6531, 3461).
+type MailParams struct {
+	Size     int64  // declared SIZE, 0 if absent
+	Body     string // "7BIT", "8BITMIME" or ""
+	SMTPUTF8 bool
+	Ret      string // DSN RET: "FULL", "HDRS" or ""
+	EnvID    string // DSN ENVID, decoded
+}
+
+// Recipient is an accepted recipient with the Router's decision.
+type Recipient struct {
+	Addr   string
+	Route  any
+	Notify []string // DSN NOTIFY values
+	ORcpt  string   // DSN ORCPT address, decoded
+}
+
+// Envelope is one transaction as handed to the Sink.
+type Envelope struct {
+	Session    Info
+	From       string // reverse path; "" for <>
+	Params     MailParams
+	Recipients []Recipient
+	Received   string // trace header field, CRLF-terminated (RFC 5321 §4.4)
+	Time       time.Time
+}

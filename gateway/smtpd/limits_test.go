@@ -1,0 +1,190 @@
+package smtpd
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLineLength(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.MaxLineLength = 512 })
+	c := env.greeted(t)
+	c.cmd("NOOP "+strings.Repeat("x", 512-7), 250) // exactly 512 with CRLF
+	c.send("NOOP " + strings.Repeat("x", 512-6) + "\r\n")
+	if code, _ := c.read(); code != 500 || !c.closed() {
+		t.Fatalf("want 500 and close, got %d", code)
+	}
+}
+
+// DATA lines are not bound by MaxLineLength, only by MaxMessageBytes.
+func TestLongDataLine(t *testing.T) {
+	env := startServer(t, nil)
+	c := env.greeted(t)
+	c.cmd("MAIL FROM:<a@sender.example>", 250)
+	c.cmd("RCPT TO:<v@local>", 250)
+	c.cmd("DATA", 354)
+	body := "Subject: long\r\n\r\n" + strings.Repeat("y", 20000) + "\r\n"
+	c.send(body + ".\r\n")
+	c.expect(250)
+	if got := string(env.sink.last().data); got != body {
+		t.Fatalf("data mismatch: %d bytes, want %d", len(got), len(body))
+	}
+}
+
+func TestMaxRecipients(t *testing.T) {
+	env := startServer(t, nil)
+	c := env.greeted(t)
+	c.cmd("MAIL FROM:<a@sender.example>", 250)
+	for i := range 100 {
+		c.cmd(fmt.Sprintf("RCPT TO:<u%d@local>", i), 250)
+	}
+	if r := c.cmd("RCPT TO:<u100@local>", 452); !strings.Contains(r, "4.5.3") {
+		t.Fatalf("101st: %q", r)
+	}
+	c.cmd("DATA", 354)
+	c.send("Subject: many\r\n\r\nhi\r\n.\r\n")
+	c.expect(250)
+	rc := env.sink.last().env.Recipients
+	if len(rc) != 100 || rc[0].Addr != "u0@local" || rc[99].Addr != "u99@local" {
+		t.Fatalf("got %d recipients", len(rc))
+	}
+}
+
+func TestMessageSize(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.MaxMessageBytes = 1000 })
+	c := env.greeted(t)
+	if r := c.cmd("MAIL FROM:<a@sender.example> SIZE=1001", 552); !strings.Contains(r, "5.3.4") {
+		t.Fatalf("SIZE: %q", r)
+	}
+	c.cmd("MAIL FROM:<a@sender.example> SIZE=10", 250)
+	c.cmd("RCPT TO:<v@local>", 250)
+	c.cmd("DATA", 354)
+	c.send("Subject: big\r\n\r\n" + strings.Repeat("z", 2000) + "\r\n.\r\n")
+	if r := c.expect(552); !strings.Contains(r, "5.3.4") {
+		t.Fatalf("end of data: %q", r)
+	}
+	c.cmd("NOOP", 250) // still in sync after the discarded body
+	if env.sink.count() != 0 {
+		t.Fatal("oversized message accepted")
+	}
+}
+
+func TestConnsPerIP(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.MaxConnsPerIP = 2 })
+	a, b := env.dial(t), env.dial(t)
+	a.expect(220)
+	b.expect(220)
+	c := env.dial(t)
+	code, lines := c.read()
+	if code != 421 || !strings.Contains(lines[0], "4.7.0") || !c.closed() {
+		t.Fatalf("third: %d %q", code, lines)
+	}
+	a.cmd("QUIT", 221)
+	a.closed()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		d := env.dial(t)
+		if code, _ := d.read(); code == 220 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("slot not released after QUIT")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestMaxConns(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.MaxConns = 1 })
+	env.dial(t).expect(220)
+	c := env.dial(t)
+	if code, _ := c.read(); code != 421 {
+		t.Fatalf("want 421, got %d", code)
+	}
+}
+
+func TestBadCommands(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.MaxBadCommands = 3 })
+	c := env.greeted(t)
+	c.cmd("XYZZY", 500)
+	c.cmd("DATA", 502) // no transaction (go-smtp's code)
+	c.send("LHLO x\r\n")
+	c.expect(500)
+	code, lines := c.read()
+	if code != 421 || !c.closed() {
+		t.Fatalf("want 421 and close, got %d %q", code, lines)
+	}
+}
+
+func TestReadTimeout(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.ReadTimeout = 200 * time.Millisecond })
+	c := env.greeted(t)
+	c.cmd("MAIL FROM:<a@sender.example>", 250)
+	c.cmd("RCPT TO:<v@local>", 250)
+	c.cmd("DATA", 354)
+	c.send("Subject: slow\r\n") // then stall inside DATA
+	code, lines := c.read()
+	if code != 421 || !strings.Contains(lines[0], "4.4.2") || !c.closed() {
+		t.Fatalf("want 421 4.4.2 and close, got %d %q", code, lines)
+	}
+	if env.sink.count() != 0 {
+		t.Fatal("partial message accepted")
+	}
+}
+
+func TestSinkErrors(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("spool: write /var/spool/x: %w", StorageFull), "452 4.3.1"},
+		{fmt.Errorf("queue: %w", TemporaryFailure), "451 4.3.0"},
+		{fmt.Errorf("fsync /secret/path: input/output error"), "451 4.3.0 Temporary local problem"},
+		{&Reject{Code: 554, Enhanced: [3]int{5, 7, 1}, Msg: "Message refused by policy"}, "554 5.7.1 Message refused by policy"},
+		{TooBig, "552 5.3.4"},
+	}
+	env := startServer(t, nil)
+	c := env.greeted(t)
+	for i, tc := range cases {
+		t.Run(caseName(i, tc.want), func(t *testing.T) {
+			c.t = t
+			env.sink.mu.Lock()
+			env.sink.err = tc.err
+			env.sink.mu.Unlock()
+			c.cmd("MAIL FROM:<a@sender.example>", 250)
+			c.cmd("RCPT TO:<v@local>", 250)
+			c.cmd("DATA", 354)
+			c.send("Subject: s\r\n\r\nhi\r\n.\r\n")
+			_, lines := c.read()
+			if got := lines[len(lines)-1]; !strings.HasPrefix(got, tc.want) || strings.Contains(got, "/") {
+				t.Fatalf("got %q, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestShutdownDrains(t *testing.T) {
+	env := startServer(t, nil)
+	idle := env.greeted(t)
+	busy := env.greeted(t)
+	busy.cmd("MAIL FROM:<a@sender.example>", 250)
+	busy.cmd("RCPT TO:<v@local>", 250)
+	busy.cmd("DATA", 354)
+	busy.send("Subject: in flight\r\n")
+	done := make(chan error, 1)
+	go func() { done <- env.srv.Shutdown(t.Context()) }()
+	if code, _ := idle.read(); code != 421 {
+		t.Fatalf("idle connection: want 421, got %d", code)
+	}
+	time.Sleep(100 * time.Millisecond)
+	busy.send("\r\nstill here\r\n.\r\n")
+	busy.expect(250)
+	busy.send("QUIT\r\n")
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if env.sink.count() != 1 {
+		t.Fatal("in-flight message lost")
+	}
+}
