@@ -24,6 +24,11 @@ Usage:
   passerelle check-config -c FILE    report every problem in a config file, then exit
   passerelle policy explain -c FILE ADDRESS
                                      print the policy for ADDRESS and the rule behind each part
+  passerelle keys init -c FILE       make the gateway's domain key (once, before serve)
+  passerelle keys import -c FILE [KEYFILE]
+                                     pin recipients' public keys (armored or binary; stdin if no KEYFILE)
+  passerelle keys lookup -c FILE ADDRESS
+                                     show the key mail to ADDRESS would be encrypted to, and its source
   passerelle hash-password           read a password on stdin, print its bcrypt hash
                                      (for smtp.submission.users.password_hash)
   passerelle version                 print the version
@@ -67,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return checkConfig(rest, stdout)
 	case "policy":
 		return policyCmd(rest, stdout)
+	case "keys":
+		return keysCmd(ctx, rest, stdin, stdout)
 	case "hash-password":
 		return hashPassword(stdin, stdout)
 	case "version":

@@ -3,13 +3,241 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"passerelle/bridge/keys"
+	"passerelle/bridge/xmpp"
+	"passerelle/gateway/delivery"
+	"passerelle/gateway/queue"
+	"passerelle/gateway/smtpd"
+	"passerelle/internal/forward"
+	"passerelle/policy"
 )
 
+// shutdownGrace is how long messages in flight get to finish after
+// SIGTERM before connections are cut.
+const shutdownGrace = 30 * time.Second
+
+// gateway is everything serve runs, wired together.
+type gateway struct {
+	cfg       *Config
+	log       *zap.Logger
+	hash      func(string) string
+	policy    *policy.Policy
+	keys      *keys.Store
+	resolver  *keys.Resolver
+	store     *queue.FileStore
+	queue     *queue.Queue
+	component *xmpp.Component
+	servers   []*listener
+}
+
+type listener struct {
+	name string
+	addr string
+	srv  *smtpd.Server
+	ln   net.Listener
+}
+
 func serve(ctx context.Context, path string, stderr io.Writer) error {
-	_, err := LoadConfig(path)
+	cfg, err := LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	return errors.New("serve: not wired yet")
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	g, err := build(ctx, cfg, log)
+	if err != nil {
+		log.Error("start-up failed", zap.Error(err))
+		return err
+	}
+	defer g.store.Close()
+	return g.run(ctx)
+}
+
+// build opens the stores and constructs every part; it binds the listeners
+// last, so a gateway that cannot start never accepts mail.
+func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) {
+	g := &gateway{cfg: cfg, log: log, hash: addressHasher(cfg.Log, cfg.Hostname)}
+	var err error
+	if g.policy, err = cfg.policy(); err != nil {
+		return nil, err
+	}
+	if err := g.openKeys(); err != nil {
+		return nil, err
+	}
+	store, damaged, err := queue.Open(ctx, cfg.Spool.Dir, log)
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	g.store = store
+	for _, d := range damaged {
+		log.Error("spool entry quarantined at start-up", zap.String("id", d.ID), zap.String("reason", d.Reason),
+			zap.String("dir", filepath.Join(cfg.Spool.Dir, "quarantine")))
+	}
+	if err := g.buildQueue(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := g.buildSMTP(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *gateway) openKeys() error {
+	ks, err := keys.OpenStore(g.cfg.Keys.Dir, g.log)
+	if err != nil {
+		return err
+	}
+	if _, err := ks.DomainKey(); err != nil {
+		return fmt.Errorf("keys.dir %s has no domain key (run `passerelle keys init -c FILE` once): %w", g.cfg.Keys.Dir, err)
+	}
+	ring, err := keys.OpenKeyring(filepath.Join(g.cfg.Keys.Dir, "keyring"), g.log)
+	if err != nil {
+		return err
+	}
+	sources := []keys.Source{ring}
+	if g.cfg.Keys.WKD {
+		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
+	}
+	g.keys = ks
+	g.resolver = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
+		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log})
+	return nil
+}
+
+func (g *gateway) buildQueue() error {
+	secret, err := g.cfg.XMPP.ComponentSecret.Resolve()
+	if err != nil {
+		return fmt.Errorf("xmpp.component_secret: %w", err)
+	}
+	g.component = xmpp.New(xmpp.Config{Addr: g.cfg.XMPP.ComponentAddr, Domain: g.cfg.XMPP.ComponentDomain,
+		Secret: secret, Log: g.log, AckTimeout: g.cfg.XMPP.AckTimeout.Duration})
+	smtpOut, err := delivery.New(delivery.Config{Hostname: g.cfg.Hostname, Logger: g.log, HashAddress: g.hash})
+	if err != nil {
+		return err
+	}
+	sc := g.cfg.Spool
+	g.queue, err = queue.New(queue.Config{
+		Store: g.store,
+		Targets: map[string]queue.Target{
+			forward.RouteXMPP: &forward.Target{Sender: g.component, Log: g.log},
+			"smtp":            smtpOut,
+		},
+		Workers: sc.Workers, RetryInitial: sc.RetryInitial.Duration, RetryMax: sc.RetryMax.Duration,
+		Lifetime: sc.Lifetime.Duration, Log: g.log, HashAddr: g.hash,
+		DSN:         queue.DSNConfig{ReportingMTA: g.cfg.Hostname, Postmaster: sc.Postmaster},
+		BounceRoute: g.bounceRoute,
+	})
+	return err
+}
+
+// bounceRoute sends DSNs for remote senders out over SMTP. DSNs to local
+// users would have to go over XMPP as a notice; the forward path's senders
+// are remote, so that case is refused (and the queue quarantines the DSN
+// for the operator).
+func (g *gateway) bounceRoute(addr string) (string, map[string]string, bool) {
+	if g.policy.IsLocal(addr) {
+		return "", nil, false
+	}
+	return "smtp", nil, true
+}
+
+func (g *gateway) buildSMTP() error {
+	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver, Puppets: g.keys, Spool: g.queue,
+		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash})
+	if err != nil {
+		return err
+	}
+	tlsConf, err := loadTLS(g.cfg.TLS)
+	if err != nil {
+		return err
+	}
+	s := g.cfg.SMTP
+	base := smtpd.Config{Hostname: g.cfg.Hostname, TLS: tlsConf, Router: fwd, Sink: fwd,
+		MaxLineLength: s.MaxLineLength, MaxRecipients: s.MaxRecipients, MaxMessageBytes: s.MaxMessageBytes,
+		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration, MaxConns: s.MaxConns,
+		MaxConnsPerIP: s.MaxConnsPerIP, MaxBadCommands: s.MaxBadCommands, GreetDelay: s.GreetDelay.Duration,
+		Logger: g.log, AddressHasher: g.hash}
+	if s.MX.Listen != "" {
+		if err := g.addListener("mx", s.MX.Listen, base); err != nil {
+			return err
+		}
+	}
+	if s.Submission.Listen != "" {
+		sub := base
+		sub.Mode = smtpd.ModeSubmission
+		if sub.Authenticator, err = newAuthenticator(s.Submission.Users); err != nil {
+			return err
+		}
+		if err := g.addListener("submission", s.Submission.Listen, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *gateway) addListener(name, addr string, c smtpd.Config) error {
+	srv, err := smtpd.New(c)
+	if err != nil {
+		return fmt.Errorf("smtp.%s: %w", name, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("smtp.%s.listen: %w", name, err)
+	}
+	g.servers = append(g.servers, &listener{name: name, addr: addr, srv: srv, ln: ln})
+	return nil
+}
+
+// run serves until ctx is done, then shuts down in two phases: stop
+// accepting and let SMTP transactions in flight finish, then stop the queue
+// and the XMPP link. Nothing is lost either way: accepted mail is on disk.
+func (g *gateway) run(ctx context.Context) error {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	eg, egCtx := errgroup.WithContext(runCtx)
+	eg.Go(func() error { return ignoreCanceled(g.component.Run(egCtx)) })
+	eg.Go(func() error { return ignoreCanceled(g.queue.Run(egCtx)) })
+	for _, l := range g.servers {
+		eg.Go(func() error { return ignoreCanceled(l.srv.Serve(egCtx, l.ln)) })
+		g.log.Info("listening", zap.String("listener", l.name), zap.String("addr", l.ln.Addr().String()))
+	}
+	g.log.Info("passerelle started", zap.String("version", version), zap.String("hostname", g.cfg.Hostname))
+	select {
+	case <-ctx.Done():
+		g.log.Info("shutting down: no new connections; transactions in flight get a grace period",
+			zap.Duration("grace", shutdownGrace))
+	case <-egCtx.Done():
+	}
+	graceCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, l := range g.servers {
+		if err := l.srv.Shutdown(graceCtx); err != nil {
+			g.log.Warn("smtp shutdown", zap.String("listener", l.name), zap.Error(err))
+		}
+	}
+	stop()
+	err := eg.Wait()
+	g.log.Info("passerelle stopped", zap.Error(err))
+	return err
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

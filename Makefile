@@ -1,0 +1,48 @@
+# Passerelle. The two commands a new user needs: `make demo` and `make test`.
+GO       ?= go
+FUZZTIME ?= 3s
+BIN      := bin/passerelle
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build deps test unit fuzz check bench stress demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/passerelle
+
+# deps installs the real peers the tests use (Prosody, Postfix's smtp-source
+# and smtp-sink, swaks, GnuPG, sqop, slixmpp) when they are missing.
+deps:
+	bash scripts/deps.sh
+
+# test: everything CI runs. Unit and end-to-end tests against real peers, with
+# the race detector, then every fuzz target briefly.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m ./...
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+unit:
+	$(GO) test -short -count=1 ./...
+
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+check:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+bench: deps
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+stress: deps
+	PASSERELLE_STRESS=1 $(GO) test -count=1 -timeout 60m -run 'Stress|Crash' -v ./e2e/
+
+demo: deps build
+	bash scripts/demo.sh
+
+clean:
+	rm -rf bin demo

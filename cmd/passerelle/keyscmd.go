@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"passerelle/bridge/keys"
+)
+
+const keysUsage = "keys: want 'keys init -c FILE', 'keys import -c FILE [KEYFILE]' or 'keys lookup -c FILE ADDRESS'"
+
+func keysCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{keysUsage}
+	}
+	path, rest, err := configFlag("keys "+args[0], args[1:])
+	if err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "init":
+		return keysInit(cfg, stdout)
+	case "import":
+		return keysImport(cfg, rest, stdin, stdout)
+	case "lookup":
+		if len(rest) != 1 {
+			return usageError{"keys lookup: want exactly one ADDRESS"}
+		}
+		return keysLookup(ctx, cfg, rest[0], stdout)
+	}
+	return usageError{keysUsage}
+}
+
+// keysInit makes the gateway's domain key once; running it again prints the
+// existing key.
+func keysInit(cfg *Config, stdout io.Writer) error {
+	st, err := keys.OpenStore(cfg.Keys.Dir, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	e, err := st.InitDomainKey(cfg.XMPP.ComponentDomain, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "domain key for %s: %s\nstored in %s\n", cfg.XMPP.ComponentDomain, keys.FingerprintOf(e), cfg.Keys.Dir)
+	return nil
+}
+
+// keysImport pins public keys into the keyring (the first discovery source).
+func keysImport(cfg *Config, rest []string, stdin io.Reader, stdout io.Writer) error {
+	r := stdin
+	if len(rest) == 1 {
+		f, err := os.Open(rest[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	ring, err := keys.OpenKeyring(filepath.Join(cfg.Keys.Dir, "keyring"), zap.NewNop())
+	if err != nil {
+		return err
+	}
+	fprs, err := ring.Import(r)
+	if err != nil {
+		return fmt.Errorf("keys import: %w", err)
+	}
+	for _, f := range fprs {
+		fmt.Fprintf(stdout, "imported %s\n", f)
+	}
+	return nil
+}
+
+// keysLookup shows which key mail to addr would be encrypted to, and where
+// it came from, using the same sources as serve (without PEP, which needs
+// the running component).
+func keysLookup(ctx context.Context, cfg *Config, addr string, stdout io.Writer) error {
+	g := &gateway{cfg: cfg, log: zap.NewNop()}
+	if err := g.openKeys(); err != nil {
+		return err
+	}
+	res, err := g.resolver.Resolve(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("keys lookup %s: %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "address:     %s\nfingerprint: %s\nsource:      %s\nuser IDs:    %v\n",
+		addr, res.Fingerprint, res.Source, keys.Addresses(res.Key))
+	return nil
+}

@@ -1,0 +1,192 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"io"
+	"strings"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
+
+	"passerelle/bridge/jidesc"
+	"passerelle/bridge/ox"
+	"passerelle/bridge/payload"
+	"passerelle/gateway/mime"
+	"passerelle/gateway/queue"
+	"passerelle/gateway/smtpd"
+)
+
+// Recipient parameters stored with each queued recipient.
+const (
+	ParamJID      = "jid"       // recipient bare JID
+	ParamFrom     = "from"      // puppet JID of the sender
+	ParamOriginID = "origin-id" // XEP-0359 origin-id and stanza id, fixed across retries
+	ParamEnc      = "enc"       // "ox" (body is a signcrypt) or "none" (body is the mail)
+)
+
+var errMalformed = &smtpd.Reject{Code: 554, Enhanced: [3]int{5, 6, 0}, Msg: "Malformed MIME message"}
+
+// Accept implements smtpd.Sink: it seals one signcrypt per encrypted
+// recipient and spools the ciphertext; the spool never holds plaintext for a
+// recipient with a key. It returns only after queue.Put has made the message
+// durable.
+func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) error {
+	raw := make([]byte, 0, len(env.Received)+len(data))
+	raw = append(append(raw, env.Received...), data...)
+	m, err := mime.Parse(raw, f.cfg.MIMELimits)
+	if err != nil {
+		f.log.Info("refused malformed message", zap.String("sid", env.Session.ID), zap.Error(err))
+		return mimeReject(err)
+	}
+	sender := senderAddress(m, env.From, f.cfg.Hostname)
+	puppet, err := jidesc.PuppetJID(sender, f.cfg.ComponentDomain)
+	if err != nil {
+		sender = "mailer-daemon@" + f.cfg.Hostname
+		if puppet, err = jidesc.PuppetJID(sender, f.cfg.ComponentDomain); err != nil {
+			return wrap("puppet JID", err)
+		}
+	}
+	inner, err := payload.BuildInner(payloadFor(m, raw))
+	if err != nil {
+		f.log.Info("refused message that cannot be carried in XML", zap.String("sid", env.Session.ID), zap.Error(err))
+		return errMalformed
+	}
+	qenv, bodies, err := f.seal(ctx, env, raw, inner, puppet.String())
+	if err != nil {
+		return err
+	}
+	if err := f.cfg.Spool.Put(ctx, qenv, bodies...); err != nil {
+		f.log.Error("spool", zap.String("sid", env.Session.ID), zap.Error(err))
+		if errors.Is(err, queue.ErrSpoolFull) {
+			return smtpd.StorageFull
+		}
+		return smtpd.TemporaryFailure
+	}
+	f.log.Info("queued", zap.String("sid", env.Session.ID), zap.String("id", qenv.ID),
+		zap.Int("rcpts", len(qenv.Recipients)), zap.Int("bytes", len(raw)))
+	return nil
+}
+
+// seal builds the queue envelope and its bodies: a signcrypt per encrypted
+// recipient, and one shared copy of the mail for plaintext recipients.
+func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, puppet string) (*queue.Envelope, []io.Reader, error) {
+	qenv := &queue.Envelope{From: env.From, EnvID: env.Params.EnvID}
+	var bodies []io.Reader
+	var signer *openpgp.Entity
+	plain := -1
+	for _, r := range env.Recipients {
+		dec, ok := r.Route.(*decision)
+		if !ok {
+			return nil, nil, wrap("seal", errors.New("recipient without a route decision"))
+		}
+		qr := queue.Recipient{Addr: r.Addr, Route: RouteXMPP, Notify: r.Notify, ORCPT: orcpt(r.ORcpt),
+			Params: map[string]string{ParamJID: dec.JID, ParamFrom: puppet, ParamOriginID: newOriginID()}}
+		if dec.Key == nil {
+			if plain < 0 {
+				plain = len(bodies)
+				bodies = append(bodies, bytes.NewReader(raw))
+				qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyMessage})
+			}
+			qr.Body, qr.Params[ParamEnc] = plain, "none"
+			qenv.Recipients = append(qenv.Recipients, qr)
+			continue
+		}
+		if signer == nil {
+			var err error
+			if signer, err = f.cfg.Puppets.PuppetKey(ctx, puppet); err != nil {
+				f.log.Error("puppet key", zap.Error(err))
+				return nil, nil, smtpd.TemporaryFailure
+			}
+		}
+		ct, err := ox.Seal(ox.SealConfig{To: dec.JID, Payload: inner, Signer: signer,
+			Recipients: []*openpgp.Entity{dec.Key}, Time: f.cfg.Now()})
+		if err != nil {
+			f.log.Error("seal", f.hash(r.Addr), zap.Error(err))
+			return nil, nil, smtpd.TemporaryFailure
+		}
+		if stanzaSize(len(ct)) > f.cfg.MaxStanzaBytes {
+			return nil, nil, &smtpd.Reject{Code: 552, Enhanced: [3]int{5, 3, 4},
+				Msg: "Message too large for the XMPP route"}
+		}
+		qr.Body, qr.Params[ParamEnc] = len(bodies), "ox"
+		bodies = append(bodies, bytes.NewReader(ct))
+		qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyOpaque})
+		qenv.Recipients = append(qenv.Recipients, qr)
+	}
+	return qenv, bodies, nil
+}
+
+// stanzaSize estimates the stanza for a ciphertext of n bytes: base64 plus
+// the envelope elements and the notice.
+func stanzaSize(n int) int { return (n+2)/3*4 + 2048 }
+
+func mimeReject(err error) error {
+	switch {
+	case errors.Is(err, mime.ErrTooDeep):
+		return &smtpd.Reject{Code: 554, Enhanced: [3]int{5, 6, 0}, Msg: "MIME structure nested too deeply"}
+	case errors.Is(err, mime.ErrTooManyParts):
+		return &smtpd.Reject{Code: 554, Enhanced: [3]int{5, 6, 0}, Msg: "Too many MIME parts"}
+	case errors.Is(err, mime.ErrHeaderTooBig):
+		return &smtpd.Reject{Code: 552, Enhanced: [3]int{5, 6, 0}, Msg: "Message header too large"}
+	}
+	return errMalformed
+}
+
+// senderAddress is the address the recipient sees and replies to: the first
+// From address, else the envelope sender, else the gateway's mailer-daemon.
+func senderAddress(m *mime.Message, envFrom, hostname string) string {
+	if len(m.From) > 0 && strings.Contains(m.From[0].Addr, "@") {
+		return m.From[0].Addr
+	}
+	if envFrom != "" {
+		return envFrom
+	}
+	return "mailer-daemon@" + hostname
+}
+
+func payloadFor(m *mime.Message, raw []byte) *payload.Payload {
+	text := m.Text
+	if s := m.AttachmentSummary(); s != "" {
+		text = strings.TrimRight(text, "\n") + "\n\n[" + s + "]"
+	}
+	p := &payload.Payload{Subject: m.Subject, Body: text, Thread: threadID(m),
+		Mail: &payload.Mail{Raw: raw, MessageID: m.MessageID}}
+	if len(m.InReplyTo) > 0 {
+		p.Mail.InReplyTo = m.InReplyTo[0]
+	}
+	return p
+}
+
+// threadID derives an opaque XEP-0201 thread id from the conversation's root
+// message id, so every mail of one conversation shares it.
+func threadID(m *mime.Message) string {
+	root := m.MessageID
+	if len(m.References) > 0 {
+		root = m.References[0]
+	} else if len(m.InReplyTo) > 0 {
+		root = m.InReplyTo[0]
+	}
+	if root == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("passerelle-thread\x00" + root))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
+}
+
+func orcpt(a string) string {
+	if a == "" || strings.Contains(a, ";") {
+		return a
+	}
+	return "rfc822;" + a
+}
+
+func newOriginID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}

@@ -1,0 +1,90 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
+
+	"passerelle/bridge/keys"
+	"passerelle/gateway/mime"
+	"passerelle/gateway/queue"
+	"passerelle/policy"
+)
+
+// RouteXMPP is the queue route name of the XMPP target.
+const RouteXMPP = "xmpp"
+
+// KeyResolver finds a recipient's published key.
+type KeyResolver interface {
+	Resolve(ctx context.Context, addr string) (keys.Result, error)
+}
+
+// PuppetKeys gives the signing key of a puppet JID, made on first use.
+type PuppetKeys interface {
+	PuppetKey(ctx context.Context, puppetJID string) (*openpgp.Entity, error)
+}
+
+// Spooler stores a message durably (queue.Queue).
+type Spooler interface {
+	Put(ctx context.Context, env *queue.Envelope, bodies ...io.Reader) error
+}
+
+// Config configures a Forward.
+type Config struct {
+	Policy          *policy.Policy
+	Keys            KeyResolver
+	Puppets         PuppetKeys
+	Spool           Spooler
+	ComponentDomain string // puppet JIDs live here
+	Hostname        string
+	MIMELimits      mime.Limits
+	// MaxStanzaBytes is the largest stanza the XMPP server accepts from the
+	// component (Prosody: 512 KiB); bigger mail is refused at end of DATA
+	// until HTTP upload is configured.
+	MaxStanzaBytes int
+	Log            *zap.Logger
+	HashAddr       func(string) string
+	Now            func() time.Time
+}
+
+// Forward implements smtpd.Router and smtpd.Sink for the forward path.
+type Forward struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// New returns a Forward.
+func New(cfg Config) (*Forward, error) {
+	var errs []error
+	if cfg.Policy == nil || cfg.Keys == nil || cfg.Puppets == nil || cfg.Spool == nil {
+		errs = append(errs, errors.New("forward: Policy, Keys, Puppets and Spool are required"))
+	}
+	if cfg.ComponentDomain == "" || cfg.Hostname == "" {
+		errs = append(errs, errors.New("forward: ComponentDomain and Hostname are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.HashAddr == nil {
+		cfg.HashAddr = queue.HashAddr
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxStanzaBytes <= 0 {
+		cfg.MaxStanzaBytes = 512 << 10
+	}
+	return &Forward{cfg: cfg, log: cfg.Log.Named("forward")}, nil
+}
+
+func (f *Forward) hash(a string) zap.Field { return zap.String("rcpt", f.cfg.HashAddr(a)) }
+
+func wrap(op string, err error) error { return fmt.Errorf("forward: %s: %w", op, err) }

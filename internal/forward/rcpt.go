@@ -1,0 +1,64 @@
+package forward
+
+import (
+	"context"
+	"errors"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
+	"mellium.im/xmpp/jid"
+
+	"passerelle/bridge/keys"
+	"passerelle/gateway/smtpd"
+	"passerelle/policy"
+)
+
+// decision is what Rcpt decides for one recipient; it travels with the
+// recipient to Accept.
+type decision struct {
+	policy.Decision
+	JID       string          // the recipient's bare JID
+	Key       *openpgp.Entity // nil: plaintext (policy allowed it)
+	KeySource string
+}
+
+var errRouteUnavailable = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 3, 5}, Msg: "No route to this recipient is configured"}
+
+// Rcpt implements smtpd.Router: policy first, then the recipient's key. A
+// recipient that must get encrypted mail and has no usable key is refused
+// here (550 5.7.1), never accepted and bounced later.
+func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error) {
+	if !f.cfg.Policy.IsLocal(to) {
+		return nil, smtpd.RelayDenied
+	}
+	d := f.cfg.Policy.Decide(to)
+	if d.Route != policy.RouteXMPP {
+		return nil, errRouteUnavailable
+	}
+	j, err := jid.Parse(to)
+	if err != nil || j.Localpart() == "" {
+		return nil, &smtpd.Reject{Code: 553, Enhanced: [3]int{5, 1, 3}, Msg: "Address is not a valid XMPP address"}
+	}
+	dec := &decision{Decision: d, JID: j.Bare().String()}
+	if d.Encryption == policy.EncryptNone {
+		return dec, nil
+	}
+	res, err := f.cfg.Keys.Resolve(ctx, to)
+	switch {
+	case err == nil:
+		dec.Key, dec.KeySource = res.Key, res.Source
+		f.log.Debug("recipient key", f.hash(to), zap.String("source", res.Source), zap.String("fpr", string(res.Fingerprint)))
+		return dec, nil
+	case keys.IsTemporary(err) || ctx.Err() != nil:
+		f.log.Warn("recipient key lookup failed", f.hash(to), zap.Error(err))
+		return nil, smtpd.KeyLookupTemporary
+	case !errors.Is(err, keys.ErrNoKey):
+		f.log.Error("recipient key lookup", f.hash(to), zap.Error(err))
+		return nil, smtpd.TemporaryFailure
+	}
+	if d.Encryption == policy.EncryptRequired && d.NoKey == policy.NoKeyReject {
+		f.log.Info("refused: no usable key", f.hash(to), zap.String("rule", d.Source["no_key"]), zap.Error(err))
+		return nil, smtpd.EncryptionRequired
+	}
+	return dec, nil // opportunistic, or required with a plaintext notice
+}

@@ -1,0 +1,154 @@
+package forward
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"passerelle/bridge/xmpp"
+	"passerelle/gateway/mime"
+	"passerelle/gateway/queue"
+)
+
+// Sender sends one stanza and returns once the server acknowledged it
+// (bridge/xmpp.Component).
+type Sender interface {
+	Send(ctx context.Context, m xmpp.Message) error
+	Connected() bool
+}
+
+// Target delivers spooled forward-path mail over the component link. It
+// implements queue.Target.
+type Target struct {
+	Sender     Sender
+	MIMELimits mime.Limits
+	MaxBody    int64         // largest spooled body it will read; 0: 64 MiB
+	LinkRetry  time.Duration // retry delay while the link is down; 0: 30s
+	Log        *zap.Logger
+}
+
+// Deliver sends the recipient's stanza. XMPP errors that cannot change on a
+// retry (unknown user, forbidden) are permanent and produce a DSN.
+func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
+	if !t.Sender.Connected() {
+		// Fail fast: a worker waiting for the link would hold up shutdown
+		// and every other message.
+		return t.classify(xmpp.ErrNotConnected)
+	}
+	p := d.Recipient.Params
+	to, err1 := jid.Parse(p[ParamJID])
+	from, err2 := jid.Parse(p[ParamFrom])
+	if err := errors.Join(err1, err2); err != nil || p[ParamOriginID] == "" {
+		return queue.Permanent(fmt.Errorf("forward: bad recipient parameters: %w", err))
+	}
+	body, err := t.readBody(ctx, d)
+	if err != nil {
+		return err
+	}
+	var children []xml.Token
+	switch p[ParamEnc] {
+	case "ox":
+		children = oxChildren(body, p[ParamOriginID])
+	case "none":
+		m, err := mime.Parse(body, t.MIMELimits)
+		if err != nil {
+			return queue.Permanent(fmt.Errorf("forward: spooled message no longer parses: %w", err))
+		}
+		if children, err = plainChildren(m, body, p[ParamOriginID]); err != nil {
+			return queue.Permanent(fmt.Errorf("forward: plaintext stanza: %w", err))
+		}
+	default:
+		return queue.Permanent(fmt.Errorf("forward: unknown encoding %q", p[ParamEnc]))
+	}
+	err = t.Sender.Send(ctx, xmpp.Message{ID: p[ParamOriginID], From: from, To: to,
+		Type: stanza.ChatMessage, Payload: &tokenSlice{toks: children}})
+	return t.classify(err)
+}
+
+func (t *Target) readBody(ctx context.Context, d *queue.Delivery) ([]byte, error) {
+	rc, err := d.OpenBody(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	max := t.MaxBody
+	if max <= 0 {
+		max = 64 << 20
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, err // ErrDamaged passes through: the queue quarantines
+	}
+	if int64(len(b)) > max {
+		return nil, queue.Permanent(fmt.Errorf("forward: spooled body over %d bytes", max))
+	}
+	return b, nil
+}
+
+// classify turns a Send error into the queue's terms.
+func (t *Target) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var xe *xmpp.Error
+	if errors.As(err, &xe) {
+		diag := queue.Diagnostic{Status: xmppStatus(xe), Type: "x-xmpp", Text: xe.Condition}
+		if xe.Text != "" {
+			diag.Text += ": " + xe.Text
+		}
+		err = queue.WithDiagnostic(err, diag)
+		if !xe.Temporary() {
+			return queue.Permanent(err)
+		}
+	}
+	if errors.Is(err, xmpp.ErrNotConnected) || errors.Is(err, xmpp.ErrLinkLost) {
+		d := t.LinkRetry
+		if d <= 0 {
+			d = 30 * time.Second
+		}
+		return queue.RetryAfter(err, d)
+	}
+	return err
+}
+
+// xmppStatus maps an XMPP stanza error to an RFC 3463 status for the DSN.
+func xmppStatus(e *xmpp.Error) string {
+	switch e.Condition {
+	case "service-unavailable", "item-not-found", "recipient-unavailable":
+		if e.Temporary() {
+			return "4.2.1"
+		}
+		return "5.1.1"
+	case "forbidden", "not-allowed", "policy-violation", "not-authorized":
+		return "5.7.1"
+	case "remote-server-not-found", "remote-server-timeout":
+		return "4.4.1"
+	case "resource-constraint":
+		return "4.3.1"
+	}
+	if e.Temporary() {
+		return "4.0.0"
+	}
+	return "5.0.0"
+}
+
+// tokenSlice is an xml.TokenReader over a fixed token list.
+type tokenSlice struct {
+	toks []xml.Token
+	i    int
+}
+
+func (s *tokenSlice) Token() (xml.Token, error) {
+	if s.i >= len(s.toks) {
+		return nil, io.EOF
+	}
+	s.i++
+	return s.toks[s.i-1], nil
+}
