@@ -23,9 +23,10 @@ type Keyring struct {
 	dir string
 	log *zap.Logger
 
-	mu     sync.RWMutex
-	keys   map[Fingerprint]*openpgp.Entity
-	byAddr map[string][]Fingerprint
+	mu      sync.RWMutex
+	keys    map[Fingerprint]*openpgp.Entity
+	byAddr  map[string][]Fingerprint
+	dirTime time.Time // the directory's mtime when last loaded
 }
 
 // OpenKeyring opens (creating if needed) the keyring directory dir and
@@ -36,19 +37,52 @@ func OpenKeyring(dir string, log *zap.Logger) (*Keyring, error) {
 	}
 	k := &Keyring{dir: dir, log: log.Named("keyring"),
 		keys: make(map[Fingerprint]*openpgp.Entity), byAddr: make(map[string][]Fingerprint)}
-	files, err := filepath.Glob(filepath.Join(dir, "*.asc"))
-	if err != nil {
+	if err := k.loadAll(); err != nil {
 		return nil, fmt.Errorf("open keyring %s: %w", dir, err)
 	}
+	return k, nil
+}
+
+// loadAll reads every key file in the directory.
+func (k *Keyring) loadAll() error {
+	st, err := os.Stat(k.dir)
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(k.dir, "*.asc"))
+	if err != nil {
+		return err
+	}
 	if len(files) > MaxKeyringKeys {
-		return nil, fmt.Errorf("open keyring %s: %w: %d files", dir, ErrTooManyKeys, len(files))
+		return fmt.Errorf("%w: %d files", ErrTooManyKeys, len(files))
 	}
 	for _, f := range files {
 		if err := k.loadFile(f); err != nil {
-			return nil, fmt.Errorf("open keyring %s: %w", dir, err)
+			return err
 		}
 	}
-	return k, nil
+	k.mu.Lock()
+	k.dirTime = st.ModTime()
+	k.mu.Unlock()
+	return nil
+}
+
+// refresh reloads the directory when another process (`passerelle keys
+// import` beside a running gateway) has changed it.
+func (k *Keyring) refresh() {
+	st, err := os.Stat(k.dir)
+	if err != nil {
+		return
+	}
+	k.mu.RLock()
+	same := st.ModTime().Equal(k.dirTime)
+	k.mu.RUnlock()
+	if same {
+		return
+	}
+	if err := k.loadAll(); err != nil {
+		k.log.Error("reload keyring", zap.String("dir", k.dir), zap.Error(err))
+	}
 }
 
 func (k *Keyring) loadFile(path string) error {
@@ -139,6 +173,7 @@ func (k *Keyring) Lookup(ctx context.Context, addr string) (*openpgp.Entity, err
 	if err != nil {
 		return nil, err
 	}
+	k.refresh()
 	cands := k.candidates(a)
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("keyring: %w", ErrNoKey)

@@ -3,11 +3,15 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"go.uber.org/zap"
 )
@@ -92,5 +96,33 @@ func TestKeyringImportLimits(t *testing.T) {
 	}
 	if _, err := kr.Import(&many); !errors.Is(err, ErrTooManyKeys) {
 		t.Errorf("too many keys: %v, want ErrTooManyKeys", err)
+	}
+}
+
+func TestKeyringSeesImportsByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	running, err := OpenKeyring(dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := running.Lookup(context.Background(), "late@example.org"); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("before import: %v, want ErrNoKey", err)
+	}
+	other, err := OpenKeyring(dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openpgp.NewEntity("", "", "late@example.org", GenConfig(time.Now(), rand.Reader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := ArmorPublic(e)
+	time.Sleep(10 * time.Millisecond) // let the directory's mtime move on coarse clocks
+	if _, err := other.Import(bytes.NewReader(pub)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := running.Lookup(context.Background(), "late@example.org")
+	if err != nil || FingerprintOf(got) != FingerprintOf(e) {
+		t.Fatalf("after import by another keyring: %v, %v", got, err)
 	}
 }

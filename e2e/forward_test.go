@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"passerelle/bridge/keys"
+	"passerelle/bridge/ox"
+	"passerelle/bridge/payload"
+	"passerelle/internal/prosodytest"
+)
+
+// forwardEnv is Prosody, a gateway connected to it as its component, and
+// alice, a user with a pinned OpenPGP key.
+type forwardEnv struct {
+	srv      *prosodytest.Server
+	gw       *gateway
+	aliceKey *openpgp.Entity
+	alice    *inbox
+}
+
+func newForwardEnv(t *testing.T, extra string) *forwardEnv {
+	t.Helper()
+	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw", "carol": "carol-pw"}})
+	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: extra})
+	aliceKey := newUserKey(t, "alice@"+srv.Domain)
+	importKey(t, gw, aliceKey)
+	ctx := ctxT(t, 2*time.Minute)
+	return &forwardEnv{srv: srv, gw: gw, aliceKey: aliceKey, alice: newInbox(ctx, t, srv, "alice", "alice-pw")}
+}
+
+// newUserKey makes a v4 Ed25519/Cv25519 key as an OX client would.
+func newUserKey(t testing.TB, addr string) *openpgp.Entity {
+	t.Helper()
+	e, err := openpgp.NewEntity("", "", addr, keys.GenConfig(time.Now(), rand.Reader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// importKey pins e's public key with `passerelle keys import`.
+func importKey(t testing.TB, g *gateway, e *openpgp.Entity) {
+	t.Helper()
+	armored, err := keys.ArmorPublic(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "keys", "import", "-c", g.path)
+	cmd.Stdin = bytes.NewReader(armored)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("keys import: %v\n%s", err, out)
+	}
+}
+
+// swaks sends a message with swaks and returns its transcript; wantOK says
+// whether swaks must succeed.
+func swaks(t testing.TB, addr, to string, wantOK bool, args ...string) string {
+	t.Helper()
+	path, err := exec.LookPath("swaks")
+	if err != nil {
+		t.Fatalf("swaks is not installed: run `make deps`: %v", err)
+	}
+	all := append([]string{"--server", addr, "--from", "bob@remote.example", "--to", to, "--helo", "client.remote.example"}, args...)
+	out, err := exec.Command(path, all...).CombinedOutput()
+	if (err == nil) != wantOK {
+		t.Fatalf("swaks %v: err=%v, want ok=%v\n%s", args, err, wantOK, out)
+	}
+	return string(out)
+}
+
+// openOX decrypts a received OX message as alice's client would, verifying
+// the signature against the puppet key.
+func openOX(t *testing.T, m received, alice, puppet *openpgp.Entity) *payload.Payload {
+	t.Helper()
+	if m.OpenPGP == nil {
+		t.Fatalf("message has no <openpgp/> element; body: %.300s", m.Body)
+	}
+	ct, err := ox.DecodeElement([]byte(m.OpenPGP.Data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ox.Open(ct, ox.OpenConfig{Keyring: openpgp.EntityList{alice}, Senders: openpgp.EntityList{puppet},
+		Recipient: "alice@example.org"})
+	if err != nil {
+		t.Fatalf("ox.Open: %v", err)
+	}
+	p, err := payload.ParseInner(sc.Payload, payload.Limits{})
+	if err != nil {
+		t.Fatalf("payload: %v", err)
+	}
+	return p
+}
+
+// puppetKey reads the puppet's public key from the gateway's key store.
+func puppetKey(t *testing.T, g *gateway, puppetJID string) *openpgp.Entity {
+	t.Helper()
+	st, err := keys.OpenStore(filepath.Join(g.cfg.Dir, "keys"), nopLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := st.PuppetKey(ctxT(t, time.Minute), puppetJID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestForwardSwaksToOXClient(t *testing.T) {
+	env := newForwardEnv(t, "")
+	marker := fmt.Sprintf("marker-%x", time.Now().UnixNano())
+	mail := "From: Bob <bob@remote.example>\r\nTo: alice@example.org\r\n" +
+		"Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Grüße aus Köln ✓")) + "?=\r\n" +
+		"Message-ID: <" + marker + "@remote.example>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/html; charset=utf-8\r\n\r\n" +
+		"<html><body><p>Hello <b>Alice</b>, " + marker + "</p><img src=\"https://tracker.example/x.png\"></body></html>"
+	file := filepath.Join(t.TempDir(), "mail.eml")
+	if err := os.WriteFile(file, []byte(mail), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swaks(t, env.gw.cfg.MXAddr, "alice@example.org", true, "--data", "@"+file)
+
+	m := env.alice.next(t, 30*time.Second)
+	wantFrom := `bob\40remote.example@` + env.srv.Component
+	if !strings.HasPrefix(m.From, wantFrom) {
+		t.Errorf("from = %q, want %q", m.From, wantFrom)
+	}
+	if m.EME == nil || m.EME.Namespace != ox.NS || m.Store == nil || m.OriginID == nil || m.OriginID.ID == "" {
+		t.Errorf("missing hints outside the encryption: eme=%v store=%v origin-id=%v", m.EME, m.Store, m.OriginID)
+	}
+	if strings.Contains(m.Body, marker) || strings.Contains(m.OpenPGP.Data, marker) {
+		t.Errorf("the marker travels in the clear")
+	}
+	p := openOX(t, m, env.aliceKey, puppetKey(t, env.gw, wantFrom))
+	if p.Subject != "Grüße aus Köln ✓" {
+		t.Errorf("subject = %q", p.Subject)
+	}
+	if !strings.Contains(p.Body, "Hello Alice, "+marker) || strings.Contains(p.Body, "tracker.example") {
+		t.Errorf("text rendition = %q", p.Body)
+	}
+	// swaks ends DATA with CRLF . CRLF after the file's last line, so the
+	// message as sent is the file plus one CRLF.
+	if p.Mail == nil || !bytes.HasSuffix(p.Mail.Raw, []byte(mail+"\r\n")) || !bytes.HasPrefix(p.Mail.Raw, []byte("Received: ")) {
+		t.Errorf("<mail> is not the message sent plus our Received header:\n%q", p.Mail.Raw)
+	}
+}
+
+func TestForwardNoKeyIsRefusedAtRcpt(t *testing.T) {
+	env := newForwardEnv(t, "")
+	out := swaks(t, env.gw.cfg.MXAddr, "carol@example.org", false, "--body", "hello")
+	if !strings.Contains(out, "<** 550 5.7.1") {
+		t.Fatalf("want 550 5.7.1 at RCPT for a recipient without a key:\n%s", out)
+	}
+	env.alice.none(t, time.Second)
+}
