@@ -13,9 +13,11 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/keys"
 	"passerelle/bridge/ox"
+	"passerelle/bridge/pep"
 	"passerelle/bridge/payload"
 	"passerelle/internal/prosodytest"
 )
@@ -29,21 +31,46 @@ type forwardEnv struct {
 	alice    *inbox
 }
 
-func newForwardEnv(t *testing.T, extra string) *forwardEnv {
+// newForwardEnv starts Prosody and a gateway. Alice publishes her key over
+// PEP as an OX client does (XEP-0373 §4.1, access model open) when viaPEP,
+// else the operator pins it with `passerelle keys import`.
+func newForwardEnv(t *testing.T, viaPEP bool) *forwardEnv {
 	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw", "carol": "carol-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: extra})
-	aliceKey := newUserKey(t, "alice@"+srv.Domain)
-	importKey(t, gw, aliceKey)
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain})
 	ctx := ctxT(t, 2*time.Minute)
-	return &forwardEnv{srv: srv, gw: gw, aliceKey: aliceKey, alice: newInbox(ctx, t, srv, "alice", "alice-pw")}
+	env := &forwardEnv{srv: srv, gw: gw, alice: newInbox(ctx, t, srv, "alice", "alice-pw")}
+	if viaPEP {
+		env.aliceKey = newUserKey(t, "xmpp:alice@"+srv.Domain)
+		if err := pep.PublishKey(ctx, pep.ClientQuerier{Session: env.alice.sess}, env.aliceKey, "open"); err != nil {
+			t.Fatalf("alice publishes her key: %v", err)
+		}
+	} else {
+		env.aliceKey = newUserKey(t, "alice@"+srv.Domain)
+		importKey(t, gw, env.aliceKey)
+	}
+	return env
 }
 
-// newUserKey makes a v4 Ed25519/Cv25519 key as an OX client would.
-func newUserKey(t testing.TB, addr string) *openpgp.Entity {
+// puppetKeyViaPEP fetches a puppet's public key from the component over
+// XEP-0373 PEP, as alice's OX client does to verify what it receives.
+func (env *forwardEnv) puppetKeyViaPEP(t *testing.T, puppetJID string) *openpgp.Entity {
 	t.Helper()
-	e, err := openpgp.NewEntity("", "", addr, keys.GenConfig(time.Now(), rand.Reader))
+	src := pep.NewSource(pep.SourceConfig{Client: pep.ClientQuerier{Session: env.alice.sess},
+		JIDOf: func(string) (jid.JID, error) { return jid.Parse(puppetJID) }})
+	e, err := src.Lookup(ctxT(t, 30*time.Second), puppetJID)
+	if err != nil {
+		t.Fatalf("fetch the puppet key %s over PEP: %v", puppetJID, err)
+	}
+	return e
+}
+
+// newUserKey makes a v4 Ed25519/Cv25519 key as an OX client would, with
+// uid as its only user ID ("xmpp:alice@example.org" or a bare address).
+func newUserKey(t testing.TB, uid string) *openpgp.Entity {
+	t.Helper()
+	e, err := openpgp.NewEntity(uid, "", "", keys.GenConfig(time.Now(), rand.Reader))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,22 +130,8 @@ func openOX(t *testing.T, m received, alice, puppet *openpgp.Entity) *payload.Pa
 	return p
 }
 
-// puppetKey reads the puppet's public key from the gateway's key store.
-func puppetKey(t *testing.T, g *gateway, puppetJID string) *openpgp.Entity {
-	t.Helper()
-	st, err := keys.OpenStore(filepath.Join(g.cfg.Dir, "keys"), nopLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := st.PuppetKey(ctxT(t, time.Minute), puppetJID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 func TestForwardSwaksToOXClient(t *testing.T) {
-	env := newForwardEnv(t, "")
+	env := newForwardEnv(t, true)
 	marker := fmt.Sprintf("marker-%x", time.Now().UnixNano())
 	mail := "From: Bob <bob@remote.example>\r\nTo: alice@example.org\r\n" +
 		"Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Grüße aus Köln ✓")) + "?=\r\n" +
@@ -142,7 +155,7 @@ func TestForwardSwaksToOXClient(t *testing.T) {
 	if strings.Contains(m.Body, marker) || strings.Contains(m.OpenPGP.Data, marker) {
 		t.Errorf("the marker travels in the clear")
 	}
-	p := openOX(t, m, env.aliceKey, puppetKey(t, env.gw, wantFrom))
+	p := openOX(t, m, env.aliceKey, env.puppetKeyViaPEP(t, wantFrom))
 	if p.Subject != "Grüße aus Köln ✓" {
 		t.Errorf("subject = %q", p.Subject)
 	}
@@ -157,7 +170,7 @@ func TestForwardSwaksToOXClient(t *testing.T) {
 }
 
 func TestForwardNoKeyIsRefusedAtRcpt(t *testing.T) {
-	env := newForwardEnv(t, "")
+	env := newForwardEnv(t, false)
 	out := swaks(t, env.gw.cfg.MXAddr, "carol@example.org", false, "--body", "hello")
 	if !strings.Contains(out, "<** 550 5.7.1") {
 		t.Fatalf("want 550 5.7.1 at RCPT for a recipient without a key:\n%s", out)
@@ -205,7 +218,7 @@ func gpgDecrypt(t *testing.T, ct []byte, recipient, signer *openpgp.Entity) (pla
 }
 
 func TestForwardGnuPGReadsWhatWeSend(t *testing.T) {
-	env := newForwardEnv(t, "")
+	env := newForwardEnv(t, false)
 	marker := fmt.Sprintf("gpg-marker-%x", time.Now().UnixNano())
 	swaks(t, env.gw.cfg.MXAddr, "alice@example.org", true, "--header", "Subject: interop", "--body", marker)
 	m := env.alice.next(t, 30*time.Second)
@@ -213,7 +226,7 @@ func TestForwardGnuPGReadsWhatWeSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	puppet := puppetKey(t, env.gw, `bob\40remote.example@`+env.srv.Component)
+	puppet := env.puppetKeyViaPEP(t, `bob\40remote.example@`+env.srv.Component)
 	plain, status := gpgDecrypt(t, ct, env.aliceKey, puppet)
 	if !strings.Contains(status, "[GNUPG:] GOODSIG") || !strings.Contains(status, string(keys.FingerprintOf(puppet))) {
 		t.Errorf("gpg did not report a good signature by the puppet key %s:\n%s", keys.FingerprintOf(puppet), status)
@@ -237,7 +250,7 @@ func TestForwardGnuPGReadsWhatWeSend(t *testing.T) {
 // gateway keeps accepting, the spool holds only ciphertext, and everything
 // arrives once Prosody is back.
 func TestForwardSurvivesProsodyOutage(t *testing.T) {
-	env := newForwardEnv(t, "")
+	env := newForwardEnv(t, false)
 	if err := env.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +268,15 @@ func TestForwardSurvivesProsodyOutage(t *testing.T) {
 		}
 	}
 	env.srv.Restart()
-	alice := newInbox(ctxT(t, time.Minute), t, env.srv, "alice", "alice-pw")
-	puppet := puppetKey(t, env.gw, `bob\40remote.example@`+env.srv.Component)
+	env.alice = newInbox(ctxT(t, time.Minute), t, env.srv, "alice", "alice-pw")
+	alice := env.alice
+	var puppet *openpgp.Entity
 	seen := map[string]bool{}
 	for got := 0; got < n; {
 		m := alice.next(t, 60*time.Second)
+		if puppet == nil { // the component is back: it just delivered
+			puppet = env.puppetKeyViaPEP(t, `bob\40remote.example@`+env.srv.Component)
+		}
 		if seen[m.OriginID.ID] {
 			continue // a message in flight at the stop may come twice, with the same origin-id
 		}

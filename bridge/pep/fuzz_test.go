@@ -38,7 +38,7 @@ func FuzzParseMetadata(f *testing.F) {
 
 func FuzzParsePubkey(f *testing.F) {
 	e := newUserKey(f, "alice@example.org", time.Unix(1700000000, 0))
-	f.Add([]byte(pubkeyXML(fingerprint(e), publicKey(e))))
+	f.Add([]byte(pubkeyXML(fingerprint(e), mustPublic(e))))
 	f.Add([]byte(`<pubsub xmlns='http://jabber.org/protocol/pubsub'><items><item><pubkey xmlns='urn:xmpp:openpgp:0'><data>a2V5</data></pubkey></item></items></pubsub>`))
 	fpr := fingerprint(e)
 	owner := jid.MustParse("alice@example.org")

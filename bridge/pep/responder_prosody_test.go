@@ -159,11 +159,11 @@ func TestResponderErrors(t *testing.T) {
 
 // clientQuerierTo addresses every IQ to to.
 type clientQuerierTo struct {
-	clientQuerier
+	ClientQuerier
 	to jid.JID
 }
 
 func (q clientQuerierTo) IQ(ctx context.Context, iq stanza.IQ, payload xml.TokenReader) (xml.TokenReader, error) {
 	iq.To = q.to
-	return q.clientQuerier.IQ(ctx, iq, payload)
+	return q.ClientQuerier.IQ(ctx, iq, payload)
 }

@@ -25,11 +25,11 @@ func TestSourceProsody(t *testing.T) {
 	src := NewSource(SourceConfig{Client: comp, Timeout: 5 * time.Second})
 
 	alice := newUserKey(t, srv.JID("alice"), time.Now().Add(-time.Hour).Truncate(time.Second))
-	if err := publishKey(ctx, client(ctx, t, srv, "alice", users["alice"]), alice, "open"); err != nil {
+	if err := PublishKey(ctx, client(ctx, t, srv, "alice", users["alice"]), alice, "open"); err != nil {
 		t.Fatalf("alice publish: %v", err)
 	}
 	carol := newUserKey(t, srv.JID("carol"), time.Now().Truncate(time.Second))
-	if err := publishKey(ctx, client(ctx, t, srv, "carol", users["carol"]), carol, "presence"); err != nil {
+	if err := PublishKey(ctx, client(ctx, t, srv, "carol", users["carol"]), carol, "presence"); err != nil {
 		t.Fatalf("carol publish: %v", err)
 	}
 

@@ -63,8 +63,8 @@ func TestLookupPicksNewestKey(t *testing.T) {
 	f := &fakeQuerier{answers: map[string]string{
 		NodeMetadata: metadataXML(fingerprint(old), "2020-01-01T00:00:00Z",
 			strings.ToLower(fingerprint(cur)), "2024-01-01T00:00:00.5Z"),
-		KeyNode(fingerprint(old)): pubkeyXML(fingerprint(old), publicKey(old)),
-		KeyNode(fingerprint(cur)): pubkeyXML(fingerprint(cur), publicKey(cur)),
+		KeyNode(fingerprint(old)): pubkeyXML(fingerprint(old), mustPublic(old)),
+		KeyNode(fingerprint(cur)): pubkeyXML(fingerprint(cur), mustPublic(cur)),
 	}}
 	e, err := NewSource(SourceConfig{Client: f}).Lookup(context.Background(), alice)
 	if err != nil {
@@ -115,10 +115,10 @@ func TestLookupErrors(t *testing.T) {
 		{"key node missing", map[string]string{NodeMetadata: meta}, nil, []error{ErrNotPublished}, false},
 		{"key node timeout", map[string]string{NodeMetadata: meta},
 			map[string]error{KeyNode(fpr): context.DeadlineExceeded}, nil, true},
-		{"fingerprint mismatch", withKey(publicKey(other)), nil, []error{ErrFingerprintMismatch, keys.ErrInvalidKey}, false},
+		{"fingerprint mismatch", withKey(mustPublic(other)), nil, []error{ErrFingerprintMismatch, keys.ErrInvalidKey}, false},
 		{"garbage key", withKey([]byte("not a key")), nil, []error{keys.ErrInvalidKey}, false},
 		{"wrong user ID", map[string]string{NodeMetadata: metadataXML(fingerprint(stranger), "2024-01-01T00:00:00Z"),
-			KeyNode(fingerprint(stranger)): pubkeyXML(fingerprint(stranger), publicKey(stranger))},
+			KeyNode(fingerprint(stranger)): pubkeyXML(fingerprint(stranger), mustPublic(stranger))},
 			nil, []error{keys.ErrAddressMismatch}, false},
 		{"malformed answer", map[string]string{NodeMetadata: `<pubsub xmlns='other'/>`}, nil, []error{ErrMalformed}, false},
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"passerelle/bridge/keys"
+	"passerelle/bridge/pep"
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/delivery"
 	"passerelle/gateway/queue"
@@ -36,6 +37,7 @@ type gateway struct {
 	store     *queue.FileStore
 	queue     *queue.Queue
 	component *xmpp.Component
+	mux       *xmpp.Mux
 	servers   []*listener
 }
 
@@ -73,9 +75,17 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if g.policy, err = cfg.policy(); err != nil {
 		return nil, err
 	}
+	if err := g.buildComponent(); err != nil {
+		return nil, err
+	}
 	if err := g.openKeys(); err != nil {
 		return nil, err
 	}
+	responder, err := pep.NewResponder(pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	responder.Register(g.mux)
 	store, damaged, err := queue.Open(ctx, cfg.Spool.Dir, log)
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
@@ -109,6 +119,10 @@ func (g *gateway) openKeys() error {
 		return err
 	}
 	sources := []keys.Source{ring}
+	if g.component != nil { // XEP-0373 PEP, asked through the component
+		sources = append(sources, pep.NewSource(pep.SourceConfig{Client: g.component,
+			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log}))
+	}
 	if g.cfg.Keys.WKD {
 		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
 	}
@@ -118,13 +132,18 @@ func (g *gateway) openKeys() error {
 	return nil
 }
 
-func (g *gateway) buildQueue() error {
+func (g *gateway) buildComponent() error {
 	secret, err := g.cfg.XMPP.ComponentSecret.Resolve()
 	if err != nil {
 		return fmt.Errorf("xmpp.component_secret: %w", err)
 	}
+	g.mux = xmpp.NewMux()
 	g.component = xmpp.New(xmpp.Config{Addr: g.cfg.XMPP.ComponentAddr, Domain: g.cfg.XMPP.ComponentDomain,
-		Secret: secret, Log: g.log, AckTimeout: g.cfg.XMPP.AckTimeout.Duration})
+		Secret: secret, Log: g.log, AckTimeout: g.cfg.XMPP.AckTimeout.Duration, Mux: g.mux})
+	return nil
+}
+
+func (g *gateway) buildQueue() error {
 	smtpOut, err := delivery.New(delivery.Config{Hostname: g.cfg.Hostname, Logger: g.log, HashAddress: g.hash})
 	if err != nil {
 		return err
