@@ -17,8 +17,8 @@ import (
 
 	"passerelle/bridge/keys"
 	"passerelle/bridge/ox"
-	"passerelle/bridge/pep"
 	"passerelle/bridge/payload"
+	"passerelle/bridge/pep"
 	"passerelle/internal/prosodytest"
 )
 
