@@ -1,0 +1,149 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+const maxRedirects = 3
+
+func newHTTPClient(cfg Config) *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       cfg.TLS,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: time.Minute, // after the body is sent
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		WriteBufferSize:       256 << 10,
+		ForceAttemptHTTP2:     true,
+	}
+	c := &http.Client{Transport: tr}
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.Method != http.MethodGet || len(via) >= maxRedirects {
+			return http.ErrUseLastResponse
+		}
+		return checkURL(req.URL, cfg.AllowLoopbackHTTP)
+	}
+	return c
+}
+
+// checkURL allows https, and plain http to a loopback address only when
+// allowLoopback is set (tests): a GET URL may come from a remote sender.
+func checkURL(u *url.URL, allowLoopback bool) error {
+	switch {
+	case u.Scheme == "https" && u.Host != "" && u.User == nil:
+		return nil
+	case u.Scheme == "http" && allowLoopback && isLoopback(u.Hostname()) && u.User == nil:
+		return nil
+	}
+	return &Error{Op: "url", Kind: ErrBadURL, Err: fmt.Errorf("scheme %q host %q", u.Scheme, u.Hostname())}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (u *Uploader) parseURL(raw string) (*url.URL, error) {
+	p, err := url.Parse(raw)
+	if err != nil {
+		return nil, &Error{Op: "url", Kind: ErrBadURL, Err: err}
+	}
+	return p, checkURL(p, u.cfg.AllowLoopbackHTTP)
+}
+
+// put sends size bytes of r to the slot (XEP-0363 §5) and wants 201 or 200.
+func (u *Uploader) put(ctx context.Context, s Slot, r io.Reader, size int64) error {
+	target, err := u.parseURL(s.PutURL)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, target.String(), io.LimitReader(r, size))
+	if err != nil {
+		return &Error{Op: "put", Kind: ErrBadURL, Err: err}
+	}
+	req.ContentLength = size
+	req.Header = s.Header.Clone()
+	req.Header.Set("Content-Type", contentType)
+	resp, err := u.http.Do(req)
+	if err != nil {
+		return &Error{Op: "put", Kind: ErrTransport, Transient: true, Err: err}
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return httpError("put", resp.StatusCode)
+	}
+	return nil
+}
+
+// Fetch downloads a blob of at most maxSize bytes from rawURL, which must
+// be https (or loopback http when Config.AllowLoopbackHTTP is set).
+func (u *Uploader) Fetch(ctx context.Context, rawURL string, maxSize int64) ([]byte, error) {
+	target, err := u.parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
+	if err != nil {
+		return nil, &Error{Op: "get", Kind: ErrBadURL, Err: err}
+	}
+	resp, err := u.http.Do(req)
+	if err != nil {
+		return nil, fetchError(err)
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError("get", resp.StatusCode)
+	}
+	return readCapped(resp, maxSize)
+}
+
+func fetchError(err error) error {
+	var e *Error
+	if errors.As(err, &e) { // refused redirect target
+		return e
+	}
+	return &Error{Op: "get", Kind: ErrTransport, Transient: true, Err: err}
+}
+
+func readCapped(resp *http.Response, maxSize int64) ([]byte, error) {
+	tooLarge := &Error{Op: "get", Kind: ErrTooLarge, MaxSize: maxSize}
+	if resp.ContentLength > maxSize {
+		return nil, tooLarge
+	}
+	var b bytes.Buffer
+	b.Grow(int(max(resp.ContentLength, 0)) + bytes.MinRead) // no regrowth
+	if _, err := b.ReadFrom(io.LimitReader(resp.Body, maxSize+1)); err != nil {
+		return nil, &Error{Op: "get", Kind: ErrTransport, Transient: true, Err: err}
+	}
+	if int64(b.Len()) > maxSize {
+		return nil, tooLarge
+	}
+	return b.Bytes(), nil
+}
+
+func httpError(op string, status int) *Error {
+	return &Error{Op: op, Kind: ErrHTTP, Status: status, Transient: httpTemporary(status)}
+}
+
+// drain reads a little of an unread body so the connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 64<<10)
+	_ = body.Close()
+}
