@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 t=${1:-3s}
 n=0
 while IFS=: read -r file name; do
-  pkg=./$(dirname "$file")
+  pkg=$(dirname "$file")
   echo "fuzz: $pkg $name ($t)"
   go test -run='^$' -fuzz="^${name}\$" -fuzztime="$t" "$pkg" >/tmp/passerelle-fuzz.log 2>&1 || {
     cat /tmp/passerelle-fuzz.log; echo "fuzz: $pkg $name FAILED" >&2; exit 1; }

@@ -107,14 +107,10 @@ func connectComponent(t testing.TB, srv *prosodytest.Server) sessionIQer {
 	return sessionIQer{sess: sess, from: addr}
 }
 
-// httpHost makes Prosody route HTTP requests for 127.0.0.1 to the upload
-// component: without http_default_host its router answers 404 "Unknown
-// host: 127.0.0.1" to every PUT and GET, and prosodytest's generated config
-// does not set it. mod_http is a global module, so the option must be
-// global; ExtraConfig lands in the upload Component block, and the table
-// form of a Component declaration returns the config to global scope.
-const httpHost = "\nComponent \"upload.example.org\" \"http_file_share\" { }\n" +
-	"http_default_host = \"upload.example.org\"\n"
+// httpHost returns the config to global scope after ExtraConfig's lines
+// for the upload Component block (the table form of a Component
+// declaration ends the block), so later lines are global options.
+const httpHost = "\nComponent \"upload.example.org\" \"http_file_share\" { }\n"
 
 // startProsody starts Prosody with http_file_share reachable on loopback;
 // extra goes inside the upload Component block, global[0] in the global

@@ -27,6 +27,11 @@ func (s *Server) config(opts Options) string {
 	w("http_interfaces = { \"127.0.0.1\" }")
 	w("https_ports = { }")
 	w("http_external_url = %q", "http://"+s.HTTPAddr+"/")
+	if opts.HTTPFileShare {
+		// Route HTTP requests for 127.0.0.1 to the upload component; without
+		// it every PUT and GET gets 404 "Unknown host".
+		w("http_default_host = %q", s.UploadComponent)
+	}
 	if opts.S2S {
 		w("s2s_ports = { %d }", port(s.S2SAddr))
 		w("s2s_interfaces = { \"127.0.0.1\" }")
