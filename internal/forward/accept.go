@@ -51,10 +51,16 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 			return wrap("puppet JID", err)
 		}
 	}
-	inner, err := payload.BuildInner(payloadFor(m, raw))
+	p := payloadFor(m, raw)
+	inner, err := payload.BuildInner(p)
 	if err != nil {
 		f.log.Info("refused message that cannot be carried in XML", zap.String("sid", env.Session.ID), zap.Error(err))
 		return errMalformed
+	}
+	if hasKeyed(env) && !f.fits(len(inner)) {
+		if inner, err = f.external(ctx, p, raw); err != nil {
+			return err
+		}
 	}
 	qenv, bodies, err := f.seal(ctx, env, raw, inner, puppet.String())
 	if err != nil {
@@ -69,7 +75,27 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	}
 	f.log.Info("queued", zap.String("sid", env.Session.ID), zap.String("id", qenv.ID),
 		zap.Int("rcpts", len(qenv.Recipients)), zap.Int("bytes", len(raw)))
+	f.recordThread(ctx, m, qenv, puppet.String())
 	return nil
+}
+
+// recordThread tells the thread store (if any) about the accepted mail, so
+// that a reply from each recipient threads in the sender's mail client.
+func (f *Forward) recordThread(ctx context.Context, m *mime.Message, qenv *queue.Envelope, puppet string) {
+	if f.cfg.Threads == nil || m.MessageID == "" {
+		return
+	}
+	refs := m.References
+	if len(refs) == 0 {
+		refs = m.InReplyTo
+	}
+	thread := threadID(m)
+	for _, r := range qenv.Recipients {
+		if err := f.cfg.Threads.Record(ctx, puppet, r.Params[ParamJID], thread, m.MessageID, refs); err != nil {
+			f.log.Warn("thread not recorded", zap.String("id", qenv.ID), zap.Error(err))
+			return
+		}
+	}
 }
 
 // seal builds the queue envelope and its bodies: a signcrypt per encrypted
@@ -119,6 +145,15 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 		qenv.Recipients = append(qenv.Recipients, qr)
 	}
 	return qenv, bodies, nil
+}
+
+func hasKeyed(env *smtpd.Envelope) bool {
+	for _, r := range env.Recipients {
+		if d, ok := r.Route.(*decision); ok && d.Key != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // stanzaSize estimates the stanza for a ciphertext of n bytes: base64 plus

@@ -34,6 +34,13 @@ type Spooler interface {
 	Put(ctx context.Context, env *queue.Envelope, bodies ...io.Reader) error
 }
 
+// Threads records, for each forwarded mail, what a reply needs to thread:
+// the reverse path (internal/reverse.Threads) reads it back when the user
+// answers from puppet to user in thread. Errors only cost threading.
+type Threads interface {
+	Record(ctx context.Context, puppet, user, thread, messageID string, refs []string) error
+}
+
 // Config configures a Forward.
 type Config struct {
 	Policy          *policy.Policy
@@ -47,9 +54,14 @@ type Config struct {
 	// component (Prosody: 512 KiB); bigger mail is refused at end of DATA
 	// until HTTP upload is configured.
 	MaxStanzaBytes int
-	Log            *zap.Logger
-	HashAddr       func(string) string
-	Now            func() time.Time
+	// Uploader carries mail too large for a stanza (XEP-0363); nil refuses
+	// such mail with 552 5.3.4.
+	Uploader Uploader
+	// Threads, if set, records each forwarded mail's thread for replies.
+	Threads  Threads
+	Log      *zap.Logger
+	HashAddr func(string) string
+	Now      func() time.Time
 }
 
 // Forward implements smtpd.Router and smtpd.Sink for the forward path.

@@ -49,18 +49,28 @@ func oxChildren(ciphertext []byte, originID string) []xml.Token {
 
 // plainChildren carry a mail in the clear, where policy allowed it: a
 // subject, the text rendition with a notice, and the full message.
-func plainChildren(m *mime.Message, raw []byte, originID string) ([]xml.Token, error) {
+// A mail too large for the stanza (maxStanza) goes without its
+// <mail/> element: only encrypted mail travels through HTTP upload.
+func plainChildren(m *mime.Message, raw []byte, originID string, maxStanza int) ([]xml.Token, error) {
 	var toks []xml.Token
 	if m.Subject != "" {
 		toks = append(toks, text("subject", m.Subject)...)
 	}
 	p := payloadFor(m, raw)
-	toks = append(toks, text("body", noticePlain+"\n\n"+strings.TrimSpace(p.Body))...)
-	mail, err := payload.MailTokens(p.Mail)
-	if err != nil {
-		return nil, err
+	withMail := stanzaSize(len(raw)) <= maxStanza
+	notice := noticePlain
+	if !withMail {
+		notice += "\n[The full message (attachments, HTML) was too large to carry in the clear; only its text follows.]"
+		p.Body = truncateText(p.Body, maxExternalText)
 	}
-	toks = append(toks, mail...)
+	toks = append(toks, text("body", notice+"\n\n"+strings.TrimSpace(p.Body))...)
+	if withMail {
+		mail, err := payload.MailTokens(p.Mail)
+		if err != nil {
+			return nil, err
+		}
+		toks = append(toks, mail...)
+	}
 	return append(toks, trailer(originID, false)...), nil
 }
 

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -30,6 +31,7 @@ type Target struct {
 	Sender     Sender
 	MIMELimits mime.Limits
 	MaxBody    int64         // largest spooled body it will read; 0: 64 MiB
+	MaxStanza  int           // the server's stanza limit; 0: 512 KiB (Prosody, components)
 	LinkRetry  time.Duration // retry delay while the link is down; 0: 30s
 	Log        *zap.Logger
 }
@@ -61,7 +63,7 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 		if err != nil {
 			return queue.Permanent(fmt.Errorf("forward: spooled message no longer parses: %w", err))
 		}
-		if children, err = plainChildren(m, body, p[ParamOriginID]); err != nil {
+		if children, err = plainChildren(m, body, p[ParamOriginID], cmp.Or(t.MaxStanza, 512<<10)); err != nil {
 			return queue.Permanent(fmt.Errorf("forward: plaintext stanza: %w", err))
 		}
 	default:

@@ -1,0 +1,76 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"passerelle/bridge/payload"
+	"passerelle/gateway/smtpd"
+)
+
+// Uploader stores an encrypted blob with XEP-0363 HTTP File Upload and
+// returns its GET URL (bridge/upload.Uploader).
+type Uploader interface {
+	Upload(ctx context.Context, r io.Reader, size int64) (string, error)
+}
+
+// maxExternalText bounds the text rendition carried next to an external
+// mail, so the stanza stays small whatever the mail's size.
+const maxExternalText = 64 << 10
+
+var (
+	errTooLargeForXMPP = &smtpd.Reject{Code: 552, Enhanced: [3]int{5, 3, 4}, Msg: "Message too large for the XMPP route"}
+	errUploadFailed    = &smtpd.Reject{Code: 451, Enhanced: [3]int{4, 4, 0}, Msg: "Large-message storage unavailable, please try again later"}
+)
+
+// overhead is what a signcrypt adds to its payload, generously: the
+// envelope elements, rpad, signature and encryption packets.
+const overhead = 2048
+
+// fits reports whether a payload of n bytes, sealed, fits one stanza.
+func (f *Forward) fits(n int) bool { return stanzaSize(n+overhead) <= f.cfg.MaxStanzaBytes }
+
+// external moves the full mail out of the stanza: it is encrypted with a
+// fresh AES-256-GCM key (XEP-0454 style), uploaded, and the payload keeps
+// only the URL, the key and the hash, all inside the OpenPGP encryption.
+// It runs before the 250, so a failed upload is a temporary SMTP error and
+// nothing is lost.
+func (f *Forward) external(ctx context.Context, p *payload.Payload, raw []byte) ([]byte, error) {
+	if f.cfg.Uploader == nil {
+		return nil, errTooLargeForXMPP
+	}
+	ext, blob, err := payload.SealExternal(raw)
+	if err != nil {
+		return nil, wrap("seal external mail", err)
+	}
+	url, err := f.cfg.Uploader.Upload(ctx, bytes.NewReader(blob), int64(len(blob)))
+	if err != nil {
+		f.log.Warn("upload of a large mail failed", zap.Int("bytes", len(blob)), zap.Error(err))
+		var tmp interface{ Temporary() bool }
+		if errors.As(err, &tmp) && !tmp.Temporary() {
+			return nil, errTooLargeForXMPP
+		}
+		return nil, errUploadFailed
+	}
+	ext.URL = url
+	p.Mail = &payload.Mail{External: ext, MessageID: p.Mail.MessageID, InReplyTo: p.Mail.InReplyTo}
+	p.Body = truncateText(p.Body, maxExternalText)
+	return payload.BuildInner(p)
+}
+
+// truncateText cuts s to at most n bytes on a rune boundary, with a marker.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "\n[… text truncated; the full message is attached]"
+}
