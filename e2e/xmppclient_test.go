@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/xml"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +84,3 @@ func (in *inbox) none(t *testing.T, d time.Duration) {
 	case <-time.After(d):
 	}
 }
-
-func compact(s string) string { return strings.Join(strings.Fields(s), "") }

@@ -79,7 +79,7 @@ func serveKey(b []byte) func(http.ResponseWriter, *http.Request) {
 func TestWKDLookup(t *testing.T) {
 	joe := newKey(t, "Joe Doe", "Joe.Doe@example.org", nil)
 	other := newKey(t, "", "mallory@example.org", nil)
-	fail := func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 503) }
+	fail := func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", http.StatusServiceUnavailable) }
 	tests := []struct {
 		name      string
 		hosts     map[string]func(http.ResponseWriter, *http.Request)
