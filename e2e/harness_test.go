@@ -65,6 +65,7 @@ type gwConfig struct {
 	RetryInitial    string
 	MaxMessageBytes int64
 	Extra           string // raw TOML appended at the end
+	XMPPExtra       string // raw TOML inside [xmpp]
 }
 
 const configTemplate = `hostname = "mx.{{.Domain}}"
@@ -91,6 +92,7 @@ component_addr = "{{.ComponentAddr}}"
 component_domain = "{{.ComponentDomain}}"
 component_secret = "{{.ComponentSecret}}"
 ack_timeout = "10s"
+{{.XMPPExtra}}
 [keys]
 dir = "keys"
 wkd = false

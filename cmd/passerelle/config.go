@@ -24,6 +24,10 @@ type Config struct {
 	XMPP         XMPPConfig   `toml:"xmpp"`
 	Keys         KeysConfig   `toml:"keys"`
 	Policy       PolicyConfig `toml:"policy"`
+	// The reverse path and outbound SMTP: see config_reverse.go.
+	Reverse  ReverseConfig  `toml:"reverse"`
+	Delivery DeliveryConfig `toml:"delivery"`
+	DKIM     []DKIMConfig   `toml:"dkim"`
 }
 
 // LogConfig controls logging.
@@ -89,6 +93,14 @@ type XMPPConfig struct {
 	ComponentDomain string   `toml:"component_domain"`
 	ComponentSecret Secret   `toml:"component_secret"`
 	AckTimeout      Duration `toml:"ack_timeout"`
+	// MaxStanzaBytes is the server's stanza limit for components (Prosody:
+	// 512 KiB); mail that does not fit goes through HTTP File Upload.
+	MaxStanzaBytes int `toml:"max_stanza_bytes"`
+	// UploadService is the XEP-0363 service JID (Prosody's http_file_share
+	// component, e.g. upload.example.org); empty: large mail is refused.
+	UploadService string `toml:"upload_service"`
+	// UploadAllowLoopbackHTTP accepts http:// upload URLs on loopback (tests, demo).
+	UploadAllowLoopbackHTTP bool `toml:"upload_allow_loopback_http"`
 }
 
 // KeysConfig is OpenPGP key storage and discovery.
@@ -220,19 +232,31 @@ func defaultConfig() Config {
 			RetryMax:     Duration{4 * time.Hour},
 			Lifetime:     Duration{5 * 24 * time.Hour},
 		},
-		XMPP: XMPPConfig{AckTimeout: Duration{30 * time.Second}},
+		XMPP: XMPPConfig{AckTimeout: Duration{30 * time.Second}, MaxStanzaBytes: 512 << 10},
 		Keys: KeysConfig{
 			WKD:           true,
 			CacheTTL:      Duration{time.Hour},
 			NegativeTTL:   Duration{10 * time.Minute},
 			LookupTimeout: Duration{10 * time.Second},
 		},
+		Reverse:  ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100},
+		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, Smarthost: SmarthostConfig{TLS: "starttls"}},
 	}
 }
 
 // LoadConfig reads and strictly decodes the file at path, then validates it.
 // The error lists every problem found, each with its key.
 func LoadConfig(path string) (*Config, error) {
+	c, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadConfig is LoadConfig, returning the decoded configuration even when
+// it has problems (a *ConfigError), for commands that fix some of them.
+func loadConfig(path string) (*Config, error) {
 	c := defaultConfig()
 	md, err := toml.DecodeFile(path, &c)
 	if err != nil {
@@ -245,7 +269,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	errs = append(errs, c.validate()...)
 	if err := errors.Join(errs...); err != nil {
-		return nil, &ConfigError{Path: path, Errs: errs}
+		return &c, &ConfigError{Path: path, Errs: errs}
 	}
 	return &c, nil
 }
@@ -286,10 +310,15 @@ func checkAddr(key, v string, required bool) error {
 func (c *Config) resolvePaths(base string) {
 	for _, p := range []*string{
 		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir,
-		&c.XMPP.ComponentSecret.File,
+		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
+		}
+	}
+	for i := range c.DKIM {
+		if f := &c.DKIM[i].KeyFile; *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(base, *f)
 		}
 	}
 	for i := range c.SMTP.Submission.Users {

@@ -13,7 +13,7 @@ import (
 	"passerelle/bridge/keys"
 )
 
-const keysUsage = "keys: want 'keys init -c FILE', 'keys import -c FILE [KEYFILE]' or 'keys lookup -c FILE ADDRESS'"
+const keysUsage = "keys: want 'keys init -c FILE', 'keys import -c FILE [KEYFILE]', 'keys lookup -c FILE ADDRESS' or 'keys dkim -c FILE DOMAIN'"
 
 func keysCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -22,6 +22,9 @@ func keysCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	path, rest, err := configFlag("keys "+args[0], args[1:])
 	if err != nil {
 		return err
+	}
+	if args[0] == "dkim" {
+		return keysDKIM(path, rest, stdout)
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {

@@ -29,6 +29,8 @@ Usage:
                                      pin recipients' public keys (armored or binary; stdin if no KEYFILE)
   passerelle keys lookup -c FILE ADDRESS
                                      show the key mail to ADDRESS would be encrypted to, and its source
+  passerelle keys dkim -c FILE DOMAIN
+                                     print the DNS TXT record of DOMAIN's DKIM key(s), making missing key files
   passerelle hash-password           read a password on stdin, print its bcrypt hash
                                      (for smtp.submission.users.password_hash)
   passerelle version                 print the version

@@ -15,10 +15,10 @@ import (
 	"passerelle/bridge/keys"
 	"passerelle/bridge/pep"
 	"passerelle/bridge/xmpp"
-	"passerelle/gateway/delivery"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
 	"passerelle/internal/forward"
+	"passerelle/internal/reverse"
 	"passerelle/policy"
 )
 
@@ -39,6 +39,8 @@ type gateway struct {
 	component *xmpp.Component
 	mux       *xmpp.Mux
 	servers   []*listener
+	reverse   *reverse.Reverse // reverse.go
+	threads   *reverse.Threads
 }
 
 type listener struct {
@@ -64,6 +66,7 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 		return err
 	}
 	defer g.store.Close()
+	defer g.threads.Close()
 	return g.run(ctx)
 }
 
@@ -96,6 +99,10 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 			zap.String("dir", filepath.Join(cfg.Spool.Dir, "quarantine")))
 	}
 	if err := g.buildQueue(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := g.buildReverse(); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -144,17 +151,16 @@ func (g *gateway) buildComponent() error {
 }
 
 func (g *gateway) buildQueue() error {
-	smtpOut, err := delivery.New(delivery.Config{Hostname: g.cfg.Hostname, Logger: g.log, HashAddress: g.hash})
-	if err != nil {
+	targets := map[string]queue.Target{forward.RouteXMPP: &forward.Target{Sender: g.component, Log: g.log,
+		MaxStanza: g.cfg.XMPP.MaxStanzaBytes}}
+	if err := g.reverseTargets(targets); err != nil { // "smtp" and "xmpp-notice"
 		return err
 	}
 	sc := g.cfg.Spool
+	var err error
 	g.queue, err = queue.New(queue.Config{
-		Store: g.store,
-		Targets: map[string]queue.Target{
-			forward.RouteXMPP: &forward.Target{Sender: g.component, Log: g.log},
-			"smtp":            smtpOut,
-		},
+		Store:   g.store,
+		Targets: targets,
 		Workers: sc.Workers, RetryInitial: sc.RetryInitial.Duration, RetryMax: sc.RetryMax.Duration,
 		Lifetime: sc.Lifetime.Duration, Log: g.log, HashAddr: g.hash,
 		DSN:         queue.DSNConfig{ReportingMTA: g.cfg.Hostname, Postmaster: sc.Postmaster},
@@ -163,20 +169,25 @@ func (g *gateway) buildQueue() error {
 	return err
 }
 
-// bounceRoute sends DSNs for remote senders out over SMTP. DSNs to local
-// users would have to go over XMPP as a notice; the forward path's senders
-// are remote, so that case is refused (and the queue quarantines the DSN
-// for the operator).
+// bounceRoute sends DSNs for remote senders out over SMTP, and DSNs for
+// local users (reverse-path senders) to their XMPP client as a notice from
+// the failed recipient's puppet; the directory maps the address to the
+// bare JID (by default the same string).
 func (g *gateway) bounceRoute(addr string) (string, map[string]string, bool) {
 	if g.policy.IsLocal(addr) {
-		return "", nil, false
+		return reverse.RouteNotice, map[string]string{reverse.ParamJID: addr}, true
 	}
-	return "smtp", nil, true
+	return reverse.RouteSMTP, nil, true
 }
 
 func (g *gateway) buildSMTP() error {
+	uploader, err := g.uploader()
+	if err != nil {
+		return err
+	}
 	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver, Puppets: g.keys, Spool: g.queue,
-		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash})
+		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
+		Threads: g.forwardThreads(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader})
 	if err != nil {
 		return err
 	}
@@ -230,6 +241,7 @@ func (g *gateway) run(ctx context.Context) error {
 	eg, egCtx := errgroup.WithContext(runCtx)
 	eg.Go(func() error { return ignoreCanceled(g.component.Run(egCtx)) })
 	eg.Go(func() error { return ignoreCanceled(g.queue.Run(egCtx)) })
+	eg.Go(func() error { return g.reverse.Run(egCtx) })
 	for _, l := range g.servers {
 		eg.Go(func() error { return ignoreCanceled(l.srv.Serve(egCtx, l.ln)) })
 		g.log.Info("listening", zap.String("listener", l.name), zap.String("addr", l.ln.Addr().String()))

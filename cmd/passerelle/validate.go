@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"passerelle/policy"
+
+	"mellium.im/xmpp/jid"
 )
 
 func (c *Config) validate() []error {
@@ -41,6 +43,7 @@ func (c *Config) validate() []error {
 	if c.Keys.Dir == "" {
 		add(errors.New("keys.dir: required"))
 	}
+	errs = append(errs, c.validateReverse()...)
 	if _, err := c.policy(); err != nil {
 		for _, e := range unjoin(err) {
 			add(fmt.Errorf("policy: %w", e))
@@ -148,6 +151,14 @@ func (x XMPPConfig) validate() []error {
 	}
 	if _, err := x.ComponentSecret.Resolve(); err != nil {
 		errs = append(errs, fmt.Errorf("xmpp.component_secret: %w", err))
+	}
+	if x.MaxStanzaBytes < 16<<10 {
+		errs = append(errs, fmt.Errorf("xmpp.max_stanza_bytes: %d is too small (Prosody allows 524288 on component links)", x.MaxStanzaBytes))
+	}
+	if x.UploadService != "" {
+		if _, err := jid.Parse(x.UploadService); err != nil {
+			errs = append(errs, fmt.Errorf("xmpp.upload_service: %w", err))
+		}
 	}
 	return errs
 }

@@ -24,6 +24,11 @@ type EncryptOptions struct {
 	// PreferEncryptMutual sets prefer-encrypt=mutual in the sender's
 	// Autocrypt header.
 	PreferEncryptMutual bool
+	// OnBehalf says the signer is not From's own key but the gateway's
+	// (its domain key, signing for a user whose secret key it does not
+	// hold): no Autocrypt header is made for the signer, and msg's own
+	// Autocrypt header (the sender's key), if any, is kept instead.
+	OnBehalf bool
 }
 
 // EncryptPGPMIME turns msg, a canonical message such as Compose returns,
@@ -37,6 +42,7 @@ type EncryptOptions struct {
 // nil (an Autocrypt header for From with signer's public key is then
 // added) and encrypted to every recipient with an integrity-protected
 // packet: SEIPD v1 with MDC unless every recipient announces SEIPD v2.
+// With opts.OnBehalf, msg's Autocrypt header is kept instead.
 func EncryptPGPMIME(msg []byte, signer *openpgp.Entity, recipients []*openpgp.Entity, opts EncryptOptions) ([]byte, error) {
 	src, err := splitMessage(msg)
 	if err != nil {
@@ -58,7 +64,7 @@ func EncryptPGPMIME(msg []byte, signer *openpgp.Entity, recipients []*openpgp.En
 		return nil, err
 	}
 	outer := src.outer
-	if signer != nil {
+	if signer != nil && !opts.OnBehalf {
 		ac, err := AutocryptHeader(src.from, signer, opts.PreferEncryptMutual)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+
+	"passerelle/bridge/keys"
+	"passerelle/gateway/delivery"
+	"passerelle/gateway/dkim"
+	"passerelle/gateway/queue"
+	"passerelle/internal/forward"
+	"passerelle/internal/reverse"
+)
+
+// buildReverse wires the reverse path: the component's message handler,
+// the thread store the forward path records into, DKIM and the recipient
+// key resolver. It runs after buildQueue (it spools into g.queue) and
+// before buildSMTP (the forward path records threads).
+func (g *gateway) buildReverse() error {
+	path := g.cfg.Reverse.ThreadsFile
+	if path == "" {
+		path = filepath.Join(g.cfg.Spool.Dir, "threads.log")
+	}
+	threads, err := reverse.OpenThreads(path, 0, g.log)
+	if err != nil {
+		return fmt.Errorf("reverse.threads_file: %w", err)
+	}
+	signer, err := g.dkimSigner()
+	if err != nil {
+		threads.Close()
+		return err
+	}
+	rcptKeys, err := g.recipientResolver()
+	if err != nil {
+		threads.Close()
+		return err
+	}
+	rc := g.cfg.Reverse
+	rv, err := reverse.New(reverse.Config{Policy: g.policy, SenderKeys: g.resolver, RecipientKeys: rcptKeys,
+		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: signer, Threads: threads,
+		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
+		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
+			MaxRecipientsPerHour: rc.MaxRecipientsPerHour},
+		Log: g.log, HashAddr: g.hash})
+	if err != nil {
+		threads.Close()
+		return err
+	}
+	g.mux.HandleMessage(rv.Handle)
+	g.reverse, g.threads = rv, threads
+	return nil
+}
+
+// dkimSigner loads the [[dkim]] keys; nil when none is configured.
+func (g *gateway) dkimSigner() (reverse.DKIM, error) {
+	if len(g.cfg.DKIM) == 0 {
+		return nil, nil
+	}
+	var ds []dkim.DomainConfig
+	for _, d := range g.cfg.DKIM {
+		ds = append(ds, dkim.DomainConfig{Domain: d.Domain, Selector: d.Selector, KeyFile: d.KeyFile})
+	}
+	s, err := dkim.New(dkim.Config{Domains: ds, Logger: g.log})
+	if err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	return s, nil
+}
+
+// recipientResolver finds email recipients' keys: the pinned keyring and
+// WKD. PEP is left out: remote mail users have no XMPP account to ask.
+func (g *gateway) recipientResolver() (*keys.Resolver, error) {
+	ring, err := keys.OpenKeyring(filepath.Join(g.cfg.Keys.Dir, "keyring"), g.log)
+	if err != nil {
+		return nil, err
+	}
+	sources := []keys.Source{ring}
+	if g.cfg.Keys.WKD {
+		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
+	}
+	return keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
+		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration,
+		Log: g.log}), nil
+}
+
+// deliveryTarget is the outbound SMTP target from [delivery].
+func (g *gateway) deliveryTarget() (*delivery.Target, error) {
+	dc := g.cfg.Delivery
+	c := delivery.Config{Hostname: g.cfg.Hostname, Port: dc.Port, AllowPrivateAddrs: dc.AllowPrivate,
+		MaxPerDestination: dc.MaxPerDestination, Logger: g.log, HashAddress: g.hash}
+	if dc.DNSServer != "" {
+		server := dc.DNSServer
+		c.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		}}
+	}
+	if sh := dc.Smarthost; sh.Addr != "" {
+		c.Smarthost = &delivery.Smarthost{Addr: sh.Addr, ImplicitTLS: sh.TLS == "implicit",
+			Plaintext: sh.TLS == "none", Username: sh.Username}
+		if sh.Username != "" {
+			pw, err := sh.Password.Resolve()
+			if err != nil {
+				return nil, fmt.Errorf("delivery.smarthost.password: %w", err)
+			}
+			c.Smarthost.Password = pw
+		}
+	}
+	return delivery.New(c)
+}
+
+// reverseTargets are the queue targets the reverse path adds.
+func (g *gateway) reverseTargets(targets map[string]queue.Target) error {
+	smtpOut, err := g.deliveryTarget()
+	if err != nil {
+		return err
+	}
+	targets[reverse.RouteSMTP] = smtpOut
+	targets[reverse.RouteNotice] = &reverse.NoticeTarget{Sender: g.component,
+		ComponentDomain: g.cfg.XMPP.ComponentDomain, Log: g.log}
+	return nil
+}
+
+// forwardThreads is the forward path's thread hook (nil-safe).
+func (g *gateway) forwardThreads() forward.Threads {
+	if g.threads == nil {
+		return nil
+	}
+	return g.threads
+}

@@ -1,0 +1,160 @@
+package reverse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
+	"mellium.im/xmpp/stanza"
+
+	"passerelle/bridge/keys"
+	"passerelle/bridge/payload"
+	"passerelle/gateway/compose"
+	"passerelle/gateway/queue"
+	"passerelle/policy"
+)
+
+// process turns one admitted message into spooled mail, then acknowledges
+// it; on any refusal the sender gets an error reply and nothing is sent.
+func (rv *Reverse) process(ctx context.Context, in *inbound) {
+	if ref := rv.deliver(ctx, in); ref != nil {
+		in.refusal = ref
+		rv.replyRefusal(ctx, in)
+		return
+	}
+	rv.sendReceipt(ctx, in)
+}
+
+func (rv *Reverse) deliver(ctx context.Context, in *inbound) *refusal {
+	d := rv.cfg.Policy.Decide(in.rcpt)
+	p, senderKey, ref := rv.content(ctx, in, d)
+	if ref != nil {
+		return ref
+	}
+	if p.Mail != nil && p.Mail.External != nil {
+		return refuse(stanza.Cancel, stanza.FeatureNotImplemented,
+			"Mail sent as an HTTP upload is not supported on this path yet.")
+	}
+	rcptKey, ref := rv.recipientKey(ctx, in, d)
+	if ref != nil {
+		return ref
+	}
+	msg, ref := rv.build(in, p, senderKey, rcptKey)
+	if ref != nil {
+		return ref
+	}
+	if int64(len(msg)) > d.MaxMessageBytes {
+		return refuse(stanza.Modify, stanza.PolicyViolation, "The mail is larger than this gateway sends.")
+	}
+	return rv.spool(ctx, in, msg, rcptKey != nil)
+}
+
+// recipientKey finds the mail recipient's key. nil without a refusal
+// means plaintext, which policy allowed.
+func (rv *Reverse) recipientKey(ctx context.Context, in *inbound, d policy.Decision) (*openpgp.Entity, *refusal) {
+	if d.Encryption == policy.EncryptNone && d.ReversePlaintext {
+		return nil, nil
+	}
+	res, err := rv.cfg.RecipientKeys.Resolve(ctx, in.rcpt)
+	switch {
+	case err == nil:
+		return res.Key, nil
+	case !errors.Is(err, keys.ErrNoKey):
+		rv.log.Warn("recipient key lookup failed", rv.hash("rcpt", in.rcpt), zap.Error(err))
+		return nil, errTryLater
+	case d.ReversePlaintext:
+		return nil, nil
+	}
+	rv.log.Info("refused: recipient has no key", rv.hash("rcpt", in.rcpt), zap.String("rule", d.Source["reverse_plaintext"]))
+	return nil, refuse(stanza.Modify, stanza.NotAcceptable, in.rcpt+" has no published OpenPGP key "+
+		"and this gateway's policy forbids sending unencrypted mail to it; nothing was sent.")
+}
+
+// build composes the mail, encrypted when rcptKey is set.
+func (rv *Reverse) build(in *inbound, p *payload.Payload, senderKey, rcptKey *openpgp.Entity) ([]byte, *refusal) {
+	ci := compose.Input{From: mail.Address{Address: in.sender}, To: []mail.Address{{Address: in.rcpt}},
+		Subject: p.Subject, Text: p.Body, Thread: p.Thread, Hostname: rv.cfg.Hostname,
+		AutocryptKey: senderKey, Limits: rv.cfg.Compose}
+	if p.Mail != nil {
+		ci.Embedded = p.Mail.Raw
+	}
+	if p.Mail == nil || p.Mail.InReplyTo == "" {
+		ci.InReplyTo, ci.References = rv.threading(in, p.Thread)
+	}
+	msg, err := compose.Compose(ci)
+	if err != nil {
+		rv.log.Info("mail not composed", zap.String("id", in.ID), zap.Error(err))
+		return nil, composeRefusal(err)
+	}
+	if rcptKey == nil {
+		return msg, nil
+	}
+	signer, err := rv.cfg.Keys.DomainKey()
+	if err != nil {
+		rv.log.Error("domain key", zap.Error(err))
+		return nil, errTryLater
+	}
+	enc, err := compose.EncryptPGPMIME(msg, signer, []*openpgp.Entity{rcptKey}, compose.EncryptOptions{OnBehalf: true})
+	if err != nil {
+		rv.log.Warn("PGP/MIME encryption failed", rv.hash("rcpt", in.rcpt), zap.Error(err))
+		return nil, refuse(stanza.Cancel, stanza.NotAcceptable, "The recipient's OpenPGP key cannot be used.")
+	}
+	return enc, nil
+}
+
+func composeRefusal(err error) *refusal {
+	switch {
+	case errors.Is(err, compose.ErrTooLarge):
+		return refuse(stanza.Modify, stanza.PolicyViolation, "The attached mail is over this gateway's limits.")
+	case errors.Is(err, compose.ErrMalformed):
+		return refuse(stanza.Modify, stanza.BadRequest, "The attached mail is malformed.")
+	}
+	return refuse(stanza.Modify, stanza.BadRequest, "The gateway cannot make a mail of this message.")
+}
+
+// threading maps the XMPP thread to the mail replied to: the forwarded
+// mail recorded for that thread, or else, when the message has no thread,
+// the last mail from this correspondent to the sender.
+func (rv *Reverse) threading(in *inbound, thread string) (string, []string) {
+	if rv.cfg.Threads == nil {
+		return "", nil
+	}
+	e, ok := Entry{}, false
+	if thread != "" {
+		e, ok = rv.cfg.Threads.ByThread(thread)
+	} else {
+		e, ok = rv.cfg.Threads.Last(in.To.Bare().String(), in.sender)
+	}
+	if !ok || e.MessageID == "" {
+		return "", nil
+	}
+	return e.MessageID, append(append([]string(nil), e.References...), e.MessageID)
+}
+
+// spool DKIM-signs the mail and puts it in the queue for the SMTP target.
+func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted bool) *refusal {
+	domain := in.sender[strings.LastIndexByte(in.sender, '@')+1:]
+	if rv.cfg.DKIM != nil && rv.cfg.DKIM.Signs(domain) {
+		var signed bytes.Buffer
+		if err := rv.cfg.DKIM.Sign(domain, bytes.NewReader(msg), &signed); err != nil {
+			rv.log.Error("dkim", zap.String("domain", domain), zap.Error(err))
+			return errTryLater
+		}
+		msg = signed.Bytes()
+	}
+	env := &queue.Envelope{From: in.sender, Bodies: []queue.Body{{Kind: queue.BodyMessage}},
+		Recipients: []queue.Recipient{{Addr: in.rcpt, Route: RouteSMTP, ORCPT: "rfc822;" + in.rcpt,
+			Params: map[string]string{ParamSender: in.From.String(), ParamSenderBare: in.sender,
+				ParamPuppet: in.To.Bare().String()}}}}
+	if err := rv.cfg.Spool.Put(ctx, env, bytes.NewReader(msg)); err != nil {
+		rv.log.Error("spool", zap.String("id", in.ID), zap.Error(err))
+		return errTryLater
+	}
+	rv.log.Info("queued", zap.String("id", env.ID), zap.String("stanza", in.ID), rv.hash("from", in.sender),
+		rv.hash("rcpt", in.rcpt), zap.Bool("encrypted", encrypted), zap.Int("bytes", len(msg)))
+	return nil
+}

@@ -1,0 +1,189 @@
+package reverse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
+
+	"passerelle/bridge/keys"
+	"passerelle/bridge/xmpp"
+	"passerelle/gateway/compose"
+	"passerelle/gateway/queue"
+	"passerelle/policy"
+)
+
+// Queue route names.
+const (
+	RouteSMTP   = "smtp"        // gateway/delivery
+	RouteNotice = "xmpp-notice" // NoticeTarget: DSNs to local XMPP users
+)
+
+// Recipient parameters stored with each spooled reverse-path mail.
+const (
+	ParamSender     = "sender"      // the sender's full JID
+	ParamSenderBare = "sender-bare" // the sender's bare JID
+	ParamPuppet     = "puppet"      // the puppet JID written to
+	ParamJID        = "jid"         // NoticeTarget: the local user's bare JID
+)
+
+// Sender sends one stanza and returns once the server acknowledged it
+// (bridge/xmpp.Component).
+type Sender interface {
+	Send(ctx context.Context, m xmpp.Message) error
+	Connected() bool
+}
+
+// KeyResolver finds a published key (bridge/keys.Resolver).
+type KeyResolver interface {
+	Resolve(ctx context.Context, addr string) (keys.Result, error)
+}
+
+// KeyStore holds the gateway's secret keys (bridge/keys.Store).
+type KeyStore interface {
+	PuppetKey(ctx context.Context, puppetJID string) (*openpgp.Entity, error)
+	DomainKey() (*openpgp.Entity, error)
+}
+
+// Spooler stores a message durably (gateway/queue.Queue).
+type Spooler interface {
+	Put(ctx context.Context, env *queue.Envelope, bodies ...io.Reader) error
+}
+
+// DKIM signs outgoing mail (gateway/dkim.Signer).
+type DKIM interface {
+	Signs(domain string) bool
+	Sign(domain string, r io.Reader, w io.Writer) error
+}
+
+// ThreadLookup finds the forwarded mail a reply answers (*Threads).
+type ThreadLookup interface {
+	ByThread(thread string) (Entry, bool)
+	Last(puppet, user string) (Entry, bool)
+}
+
+// Config configures a Reverse.
+type Config struct {
+	Policy *policy.Policy
+	// SenderKeys finds the sender's published key (keyring, PEP, WKD).
+	SenderKeys KeyResolver
+	// RecipientKeys finds the mail recipient's key (keyring, WKD).
+	RecipientKeys KeyResolver
+	Keys          KeyStore
+	Spool         Spooler
+	XMPP          Sender
+	DKIM          DKIM         // nil: no signing
+	Threads       ThreadLookup // nil: no threading from the store
+	// ComponentDomain is where puppet JIDs live; Hostname is the right
+	// side of generated Message-IDs.
+	ComponentDomain string
+	Hostname        string
+	Limits          Limits
+	Workers         int // messages processed at once; default 4
+	// Timeout bounds the processing of one message; default 2 minutes.
+	Timeout  time.Duration
+	Compose  compose.Limits
+	Log      *zap.Logger
+	HashAddr func(string) string
+	Now      func() time.Time
+}
+
+// Reverse turns XMPP messages to puppet JIDs into spooled mail.
+type Reverse struct {
+	cfg     Config
+	log     *zap.Logger
+	limiter *limiter
+	jobs    chan *inbound // accepted stanzas, for the workers
+	refuse  chan *inbound // refused stanzas, for the error replier
+	running sync.WaitGroup
+}
+
+// New checks cfg and returns a Reverse. Nothing is processed until Run.
+func New(cfg Config) (*Reverse, error) {
+	var errs []error
+	if cfg.Policy == nil || cfg.SenderKeys == nil || cfg.RecipientKeys == nil || cfg.Keys == nil ||
+		cfg.Spool == nil || cfg.XMPP == nil {
+		errs = append(errs, errors.New("reverse: Policy, SenderKeys, RecipientKeys, Keys, Spool and XMPP are required"))
+	}
+	if cfg.ComponentDomain == "" || cfg.Hostname == "" {
+		errs = append(errs, errors.New("reverse: ComponentDomain and Hostname are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Reverse{cfg: cfg, log: cfg.Log.Named("reverse"), limiter: newLimiter(cfg.Limits, cfg.Now),
+		jobs: make(chan *inbound, 256), refuse: make(chan *inbound, 256)}, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.HashAddr == nil {
+		c.HashAddr = queue.HashAddr
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	c.Limits = c.Limits.withDefaults()
+}
+
+// Run processes messages until ctx is done, then lets the messages in
+// progress finish (each is bounded by Config.Timeout) and returns nil.
+func (rv *Reverse) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range rv.cfg.Workers {
+		wg.Go(func() { rv.loop(ctx, rv.jobs, rv.process) })
+	}
+	wg.Go(func() { rv.loop(ctx, rv.refuse, rv.replyRefusal) })
+	wg.Wait()
+	return nil
+}
+
+func (rv *Reverse) loop(ctx context.Context, ch <-chan *inbound, fn func(context.Context, *inbound)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-ch:
+			rv.safely(ctx, in, fn)
+		}
+	}
+}
+
+// shutdownGrace is how long a message in progress may still take once
+// Run's context is done.
+const shutdownGrace = 10 * time.Second
+
+// safely runs fn on one message under the timeout, recovering a panic. A
+// message in progress at shutdown gets shutdownGrace to reach the spool.
+func (rv *Reverse) safely(parent context.Context, in *inbound, fn func(context.Context, *inbound)) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), rv.cfg.Timeout)
+	defer cancel()
+	stop := context.AfterFunc(parent, func() { time.AfterFunc(shutdownGrace, cancel) })
+	defer stop()
+	defer func() {
+		if p := recover(); p != nil {
+			rv.log.Error("panic processing a message", zap.String("id", in.ID),
+				zap.String("panic", fmt.Sprint(p)), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	fn(ctx, in)
+}
+
+func (rv *Reverse) hash(field, addr string) zap.Field {
+	return zap.String(field, rv.cfg.HashAddr(addr))
+}
