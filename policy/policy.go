@@ -67,6 +67,8 @@ type Policy struct {
 	domains   map[string]Rule
 	addresses map[string]Rule
 	local     map[string]bool
+	toJID     map[string]string // directory: local address -> bare JID
+	toEmail   map[string]string // and back
 }
 
 // Config is the input to New.
@@ -76,6 +78,9 @@ type Config struct {
 	Global       Rule
 	Domains      map[string]Rule // by domain
 	Addresses    map[string]Rule // by full address
+	// Directory maps local addresses to the bare JIDs that read them, where
+	// they differ (by default alice@example.org is the JID alice@example.org).
+	Directory map[string]string
 }
 
 // defaultRule holds the built-in values under every rule: mail goes to an
@@ -107,6 +112,7 @@ func New(c Config) (*Policy, error) {
 		}
 		p.local[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}
+	errs = append(errs, p.buildDirectory(c.Directory)...)
 	errs = append(errs, validate("global", c.Global)...)
 	for d, r := range c.Domains {
 		errs = append(errs, validate("domain "+d, r)...)

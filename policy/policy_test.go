@@ -100,3 +100,41 @@ func TestNewReportsEveryError(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectory(t *testing.T) {
+	p, err := New(Config{LocalDomains: []string{"example.org"},
+		Directory: map[string]string{"Alice@example.org": "alice@chat.example.org", "bob@example.org": "carol@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ email, wantJID string }{
+		{"alice@example.org", "alice@chat.example.org"},
+		{"dave@example.org", "dave@example.org"},
+	} {
+		if got := p.JID(tc.email); got != tc.wantJID {
+			t.Errorf("JID(%s) = %s, want %s", tc.email, got, tc.wantJID)
+		}
+	}
+	for _, tc := range []struct {
+		jid, wantEmail string
+		wantOK         bool
+	}{
+		{"alice@chat.example.org", "alice@example.org", true},
+		{"dave@example.org", "dave@example.org", true},
+		{"carol@example.org", "bob@example.org", true}, // carol's JID reads bob's mail
+		{"bob@example.org", "", false},                 // bob's address belongs to carol's JID
+		{"mallory@evil.example", "", false},
+	} {
+		got, ok := p.Email(tc.jid)
+		if got != tc.wantEmail || ok != tc.wantOK {
+			t.Errorf("Email(%s) = %q, %v; want %q, %v", tc.jid, got, ok, tc.wantEmail, tc.wantOK)
+		}
+	}
+	_, err = New(Config{LocalDomains: []string{"example.org"},
+		Directory: map[string]string{"x@other.example": "x@example.org", "a@example.org": "a/b", "c@example.org": "j@x.org", "d@example.org": "j@x.org"}})
+	for _, want := range []string{"not an address in a local domain", "not a bare JID", "JID of both"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -24,6 +24,9 @@ type Config struct {
 	XMPP         XMPPConfig   `toml:"xmpp"`
 	Keys         KeysConfig   `toml:"keys"`
 	Policy       PolicyConfig `toml:"policy"`
+	// Directory maps local addresses to the bare JIDs that read them, where
+	// they differ; by default alice@example.org is the JID alice@example.org.
+	Directory map[string]string `toml:"directory"`
 	// The reverse path and outbound SMTP: see config_reverse.go.
 	Reverse  ReverseConfig  `toml:"reverse"`
 	Delivery DeliveryConfig `toml:"delivery"`

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/keys"
 	"passerelle/bridge/pep"
@@ -38,6 +39,7 @@ type gateway struct {
 	queue     *queue.Queue
 	component *xmpp.Component
 	mux       *xmpp.Mux
+	certs     *certHolder // nil without TLS
 	servers   []*listener
 	reverse   *reverse.Reverse // reverse.go
 	threads   *reverse.Threads
@@ -128,7 +130,8 @@ func (g *gateway) openKeys() error {
 	sources := []keys.Source{ring}
 	if g.component != nil { // XEP-0373 PEP, asked through the component
 		sources = append(sources, pep.NewSource(pep.SourceConfig{Client: g.component,
-			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log}))
+			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log,
+			JIDOf: func(addr string) (jid.JID, error) { return jid.Parse(g.policy.JID(addr)) }}))
 	}
 	if g.cfg.Keys.WKD {
 		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
@@ -175,7 +178,7 @@ func (g *gateway) buildQueue() error {
 // bare JID (by default the same string).
 func (g *gateway) bounceRoute(addr string) (string, map[string]string, bool) {
 	if g.policy.IsLocal(addr) {
-		return reverse.RouteNotice, map[string]string{reverse.ParamJID: addr}, true
+		return reverse.RouteNotice, map[string]string{reverse.ParamJID: g.policy.JID(addr)}, true
 	}
 	return reverse.RouteSMTP, nil, true
 }
@@ -191,10 +194,11 @@ func (g *gateway) buildSMTP() error {
 	if err != nil {
 		return err
 	}
-	tlsConf, err := loadTLS(g.cfg.TLS)
+	tlsConf, certs, err := loadTLS(g.cfg.TLS)
 	if err != nil {
 		return err
 	}
+	g.certs = certs
 	s := g.cfg.SMTP
 	base := smtpd.Config{Hostname: g.cfg.Hostname, TLS: tlsConf, Router: fwd, Sink: fwd,
 		MaxLineLength: s.MaxLineLength, MaxRecipients: s.MaxRecipients, MaxMessageBytes: s.MaxMessageBytes,
@@ -241,6 +245,7 @@ func (g *gateway) run(ctx context.Context) error {
 	eg, egCtx := errgroup.WithContext(runCtx)
 	eg.Go(func() error { return ignoreCanceled(g.component.Run(egCtx)) })
 	eg.Go(func() error { return ignoreCanceled(g.queue.Run(egCtx)) })
+	eg.Go(func() error { g.reloadOnHUP(egCtx); return nil })
 	eg.Go(func() error { return g.reverse.Run(egCtx) })
 	for _, l := range g.servers {
 		eg.Go(func() error { return ignoreCanceled(l.srv.Serve(egCtx, l.ln)) })

@@ -167,6 +167,7 @@ func (x XMPPConfig) validate() []error {
 func (c *Config) policy() (*policy.Policy, error) {
 	pc := policy.Config{
 		LocalDomains: c.LocalDomains,
+		Directory:    c.Directory,
 		Global:       c.Policy.RuleConfig.rule(),
 		Domains:      map[string]policy.Rule{},
 		Addresses:    map[string]policy.Rule{},

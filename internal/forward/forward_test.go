@@ -74,6 +74,7 @@ func newTestForward(t *testing.T, k fakeKeys, sp *fakeSpool) *Forward {
 	t.Helper()
 	yes := true
 	pol, err := policy.New(policy.Config{LocalDomains: []string{"example.org"},
+		Directory: map[string]string{"moved@example.org": "moved@chat.example.org"},
 		Addresses: map[string]policy.Rule{
 			"open@example.org":   {Encryption: policy.EncryptOpportunistic},
 			"notice@example.org": {NoKey: policy.NoKeyNotice},
@@ -92,7 +93,7 @@ func newTestForward(t *testing.T, k fakeKeys, sp *fakeSpool) *Forward {
 }
 
 func TestRcpt(t *testing.T) {
-	k := fakeKeys{"alice@example.org": nil, "flaky@example.org": &keys.TemporaryError{Source: "pep", Err: errors.New("timeout")}}
+	k := fakeKeys{"alice@example.org": nil, "moved@example.org": nil, "flaky@example.org": &keys.TemporaryError{Source: "pep", Err: errors.New("timeout")}}
 	f := newTestForward(t, k, &fakeSpool{})
 	for _, tc := range []struct {
 		to       string
@@ -106,6 +107,7 @@ func TestRcpt(t *testing.T) {
 		{"notice@example.org", 0, false},   // required, but policy allows a notice
 		{"plain@example.org", 0, false},    // encryption none
 		{"legacy@example.org", 550, false}, // route not served here
+		{"moved@example.org", 0, true},     // the directory names another JID
 		{"v@other.example", 550, false},    // not local: no relay
 	} {
 		t.Run(tc.to, func(t *testing.T) {
@@ -119,7 +121,8 @@ func TestRcpt(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Rcpt(%s): %v", tc.to, err)
 			}
-			if d := route.(*decision); (d.Key != nil) != tc.wantKey || d.JID != tc.to {
+			wantJID := strings.Replace(tc.to, "moved@example.org", "moved@chat.example.org", 1)
+			if d := route.(*decision); (d.Key != nil) != tc.wantKey || d.JID != wantJID {
 				t.Fatalf("decision = %+v", d)
 			}
 		})

@@ -35,7 +35,7 @@ func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any
 	if d.Route != policy.RouteXMPP {
 		return nil, errRouteUnavailable
 	}
-	j, err := jid.Parse(to)
+	j, err := jid.Parse(f.cfg.Policy.JID(to))
 	if err != nil || j.Localpart() == "" {
 		return nil, &smtpd.Reject{Code: 553, Enhanced: [3]int{5, 1, 3}, Msg: "Address is not a valid XMPP address"}
 	}

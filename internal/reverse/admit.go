@@ -16,7 +16,8 @@ import (
 // model), never anything in the content.
 func (rv *Reverse) admit(in *inbound) *refusal {
 	bare := in.From.Bare()
-	if bare.Localpart() == "" || !rv.cfg.Policy.IsLocal(bare.String()) {
+	email, ok := rv.cfg.Policy.Email(bare.String())
+	if bare.Localpart() == "" || !ok {
 		rv.log.Info("refused: sender not local", rv.hash("from", bare.String()))
 		return refuse(stanza.Auth, stanza.Forbidden,
 			"Only users of this provider's own domains may send mail through this gateway.")
@@ -33,7 +34,7 @@ func (rv *Reverse) admit(in *inbound) *refusal {
 		return refuse(stanza.Cancel, stanza.NotAcceptable,
 			"That address is a user of this provider: write to "+rcpt+" directly over XMPP.")
 	}
-	in.sender, in.rcpt = bare.String(), rcpt
+	in.sender, in.senderJID, in.rcpt = email, bare.String(), rcpt
 	switch rv.limiter.allow(in.sender, rcpt) {
 	case overRate:
 		rv.log.Info("refused: rate limit", rv.hash("from", in.sender))

@@ -39,9 +39,10 @@ type inbound struct {
 	Content bool   // a <body/> or <mail/> was present
 	Receipt bool   // XEP-0184 <request/>
 
-	sender  string // the sender's bare JID, also its email address (directory)
-	rcpt    string // the puppet's email address
-	refusal *refusal
+	sender    string // the sender's email address (policy directory)
+	senderJID string // the sender's bare JID, as the server stamped it
+	rcpt      string // the puppet's email address
+	refusal   *refusal
 }
 
 // Handle is the component's message handler (bridge/xmpp.MessageHandler).

@@ -127,7 +127,7 @@ func (rv *Reverse) threading(in *inbound, thread string) (string, []string) {
 	if thread != "" {
 		e, ok = rv.cfg.Threads.ByThread(thread)
 	} else {
-		e, ok = rv.cfg.Threads.Last(in.To.Bare().String(), in.sender)
+		e, ok = rv.cfg.Threads.Last(in.To.Bare().String(), in.senderJID)
 	}
 	if !ok || e.MessageID == "" {
 		return "", nil
@@ -148,7 +148,7 @@ func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted
 	}
 	env := &queue.Envelope{From: in.sender, Bodies: []queue.Body{{Kind: queue.BodyMessage}},
 		Recipients: []queue.Recipient{{Addr: in.rcpt, Route: RouteSMTP, ORCPT: "rfc822;" + in.rcpt,
-			Params: map[string]string{ParamSender: in.From.String(), ParamSenderBare: in.sender,
+			Params: map[string]string{ParamSender: in.From.String(), ParamSenderBare: in.senderJID,
 				ParamPuppet: in.To.Bare().String()}}}}
 	if err := rv.cfg.Spool.Put(ctx, env, bytes.NewReader(msg)); err != nil {
 		rv.log.Error("spool", zap.String("id", in.ID), zap.Error(err))

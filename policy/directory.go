@@ -1,0 +1,55 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The directory maps local email addresses to the JIDs of the people who
+// read them (BRIEF, identity model). By default an address and the JID
+// spelled the same are one person; Config.Directory lists the exceptions.
+
+func (p *Policy) buildDirectory(dir map[string]string) []error {
+	var errs []error
+	p.toJID, p.toEmail = map[string]string{}, map[string]string{}
+	for email, j := range dir {
+		e, j := strings.ToLower(email), strings.ToLower(j)
+		switch {
+		case !p.IsLocal(e):
+			errs = append(errs, fmt.Errorf("%w: directory: %q is not an address in a local domain", ErrInvalid, email))
+		case j == "" || strings.ContainsAny(j, "/ ") || strings.Count(j, "@") != 1:
+			errs = append(errs, fmt.Errorf("%w: directory: %q is not a bare JID", ErrInvalid, j))
+		case p.toEmail[j] != "":
+			errs = append(errs, fmt.Errorf("%w: directory: %q is the JID of both %s and %s", ErrInvalid, j, p.toEmail[j], e))
+		}
+		p.toJID[e], p.toEmail[j] = j, e
+	}
+	return errs
+}
+
+// JID returns the bare JID that reads mail for the local address email.
+func (p *Policy) JID(email string) string {
+	e := strings.ToLower(email)
+	if j, ok := p.toJID[e]; ok {
+		return j
+	}
+	return e
+}
+
+// Email returns the local address a bare JID sends as, and whether it may
+// send at all: a JID listed in the directory sends as its address; any
+// other JID sends as the address spelled the same, if that address is local
+// and not assigned to someone else.
+func (p *Policy) Email(bareJID string) (string, bool) {
+	j := strings.ToLower(bareJID)
+	if e, ok := p.toEmail[j]; ok {
+		return e, true
+	}
+	if !p.IsLocal(j) {
+		return "", false
+	}
+	if other, ok := p.toJID[j]; ok && other != j {
+		return "", false // the address belongs to another JID
+	}
+	return j, true
+}
