@@ -295,3 +295,34 @@ func TestForwardSurvivesProsodyOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardDirectory delivers mail for an address the directory assigns
+// to a JID spelled differently, with the key that JID published over PEP.
+func TestForwardDirectory(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"carol": "carol-pw"}})
+	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
+		Extra: "[directory]\n\"dora@example.org\" = \"carol@example.org\"\n"})
+	ctx := ctxT(t, 2*time.Minute)
+	carol := newInbox(ctx, t, srv, "carol", "carol-pw")
+	key := newUserKey(t, "xmpp:carol@"+srv.Domain)
+	if err := pep.PublishKey(ctx, pep.ClientQuerier{Session: carol.sess}, key, "open"); err != nil {
+		t.Fatal(err)
+	}
+	swaks(t, gw.cfg.MXAddr, "dora@example.org", true, "--header", "Subject: for dora", "--body", "read by carol")
+	m := carol.next(t, 30*time.Second)
+	env := &forwardEnv{srv: srv, gw: gw, alice: carol}
+	ct, err := ox.DecodeElement([]byte(m.OpenPGP.Data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ox.Open(ct, ox.OpenConfig{Keyring: openpgp.EntityList{key},
+		Senders:   openpgp.EntityList{env.puppetKeyViaPEP(t, `bob\40remote.example@`+srv.Component)},
+		Recipient: "carol@example.org"})
+	if err != nil {
+		t.Fatalf("carol cannot open mail for dora: %v", err)
+	}
+	if !strings.Contains(string(sc.Payload), "read by carol") {
+		t.Fatalf("payload: %.300s", sc.Payload)
+	}
+}
