@@ -70,7 +70,7 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 		return queue.Permanent(fmt.Errorf("forward: unknown encoding %q", p[ParamEnc]))
 	}
 	err = t.Sender.Send(ctx, xmpp.Message{ID: p[ParamOriginID], From: from, To: to,
-		Type: stanza.ChatMessage, Payload: &tokenSlice{toks: children}})
+		Type: stanza.ChatMessage, Payload: xmpp.Tokens(children...)})
 	return t.classify(err)
 }
 
@@ -139,18 +139,4 @@ func xmppStatus(e *xmpp.Error) string {
 		return "4.0.0"
 	}
 	return "5.0.0"
-}
-
-// tokenSlice is an xml.TokenReader over a fixed token list.
-type tokenSlice struct {
-	toks []xml.Token
-	i    int
-}
-
-func (s *tokenSlice) Token() (xml.Token, error) {
-	if s.i >= len(s.toks) {
-		return nil, io.EOF
-	}
-	s.i++
-	return s.toks[s.i-1], nil
 }

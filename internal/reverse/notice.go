@@ -128,19 +128,5 @@ func readAll(ctx context.Context, d *queue.Delivery, max int64) ([]byte, error) 
 // bodyTokens is a <body/> with text, in the stanza's namespace.
 func bodyTokens(text string) xml.TokenReader {
 	start := xml.StartElement{Name: xml.Name{Local: "body"}}
-	return &tokenSlice{toks: []xml.Token{start, xml.CharData(strings.ToValidUTF8(text, "?")), start.End()}}
-}
-
-// tokenSlice is an xml.TokenReader over a fixed token list.
-type tokenSlice struct {
-	toks []xml.Token
-	i    int
-}
-
-func (s *tokenSlice) Token() (xml.Token, error) {
-	if s.i >= len(s.toks) {
-		return nil, io.EOF
-	}
-	s.i++
-	return s.toks[s.i-1], nil
+	return xmpp.Tokens(start, xml.CharData(strings.ToValidUTF8(text, "?")), start.End())
 }
