@@ -35,8 +35,14 @@ check:
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
+# bench: the micro-benchmarks of every package, then the forward-path load
+# benchmark (e2e/bench_test.go: real Prosody with mam off, the gateway built
+# without -race, Go SMTP clients, alice's client decrypting every message),
+# which prints a markdown table. It needs PASSERELLE_BENCH=1, so `make test`
+# never runs it.
 bench: deps
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v '/e2e$$')
+	PASSERELLE_BENCH=1 $(GO) test -run='^$$' -bench=ForwardLoad -benchtime=1x -count=1 -timeout 30m ./e2e/
 
 stress: deps
 	PASSERELLE_STRESS=1 $(GO) test -count=1 -timeout 60m -run 'Stress|Crash' -v ./e2e/
