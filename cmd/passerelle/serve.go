@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -62,6 +63,11 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 		return err
 	}
 	defer log.Sync()
+	stopProfile, err := startCPUProfile(os.Getenv("PASSERELLE_CPUPROFILE"))
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	g, err := build(ctx, cfg, log)
 	if err != nil {
 		log.Error("start-up failed", zap.Error(err))

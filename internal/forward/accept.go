@@ -76,6 +76,7 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	f.log.Info("queued", zap.String("sid", env.Session.ID), zap.String("id", qenv.ID),
 		zap.Int("rcpts", len(qenv.Recipients)), zap.Int("bytes", len(raw)))
 	f.recordThread(ctx, m, qenv, puppet.String())
+	f.learnAutocrypt(ctx, m, data)
 	return nil
 }
 
@@ -130,7 +131,7 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 			}
 		}
 		ct, err := ox.Seal(ox.SealConfig{To: dec.JID, Payload: inner, Signer: signer,
-			Recipients: []*openpgp.Entity{dec.Key}, Time: f.cfg.Now()})
+			Recipients: []*openpgp.Entity{dec.Key}, Time: f.cfg.Now(), PayloadEncoded: true})
 		if err != nil {
 			f.log.Error("seal", f.hash(r.Addr), zap.Error(err))
 			return nil, nil, smtpd.TemporaryFailure
