@@ -58,10 +58,13 @@ type Config struct {
 	// such mail with 552 5.3.4.
 	Uploader Uploader
 	// Threads, if set, records each forwarded mail's thread for replies.
-	Threads  Threads
-	Log      *zap.Logger
-	HashAddr func(string) string
-	Now      func() time.Time
+	Threads Threads
+	// Autocrypt, if set, learns remote senders' keys from the Autocrypt
+	// headers of accepted mail.
+	Autocrypt AutocryptLearner
+	Log       *zap.Logger
+	HashAddr  func(string) string
+	Now       func() time.Time
 }
 
 // Forward implements smtpd.Router and smtpd.Sink for the forward path.
