@@ -56,9 +56,16 @@ func (d *dispatcher) loop(ctx, workCtx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		d.q.loops.Add(1)
 		d.add(d.q.takeInbox())
 		d.dispatch(ctx, workCtx)
-		timer.Reset(d.nextWake())
+		// With every worker busy, a due message can only start when one
+		// finishes (a result arrives): do not spin on an expired timer.
+		wait := idleWait
+		if d.inflight < d.q.cfg.Workers {
+			wait = d.nextWake()
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			d.drain()

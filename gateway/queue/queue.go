@@ -29,6 +29,7 @@ type Queue struct {
 	wake    chan struct{} // capacity 1: "look at the inbox"
 
 	running atomic.Bool
+	loops   atomic.Int64 // dispatcher iterations, for the no-spin test
 }
 
 // New checks cfg and returns a Queue. Nothing runs until [Queue.Run].

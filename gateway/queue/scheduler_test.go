@@ -269,3 +269,42 @@ func TestRunTwice(t *testing.T) {
 		t.Error("a second Run started")
 	}
 }
+
+// blockingTarget holds every delivery until release is closed.
+type blockingTarget struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingTarget) Deliver(ctx context.Context, d *Delivery) error {
+	b.started <- struct{}{}
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestBusyWorkersDoNotSpin: with every worker busy and more messages due,
+// the dispatcher waits for a result instead of looping on an expired timer
+// (it once burnt two thirds of the gateway's CPU that way).
+func TestBusyWorkersDoNotSpin(t *testing.T) {
+	bt := &blockingTarget{started: make(chan struct{}, 10), release: make(chan struct{})}
+	h := newHarness(t, func(c *Config) { c.Workers = 1; c.Targets["xmpp"] = bt })
+	h.run()
+	for i := 0; i < 5; i++ {
+		mustPut(t, h.q, testEnvelope("bob@example.net"), plainMessage)
+	}
+	<-bt.started // the one worker is busy; four messages are due
+	before := h.q.loops.Load()
+	time.Sleep(200 * time.Millisecond)
+	if n := h.q.loops.Load() - before; n > 10 {
+		t.Errorf("dispatcher looped %d times in 200ms with nothing it could start", n)
+	}
+	close(bt.release)
+	for i := 0; i < 4; i++ {
+		<-bt.started
+	}
+	h.waitEmpty()
+}
