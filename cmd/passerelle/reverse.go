@@ -69,20 +69,30 @@ func (g *gateway) dkimSigner() (reverse.DKIM, error) {
 	return s, nil
 }
 
-// recipientResolver finds email recipients' keys: the pinned keyring and
-// WKD. PEP is left out: remote mail users have no XMPP account to ask.
+// recipientResolver finds email recipients' keys: the pinned keyring, the
+// keys learned from Autocrypt headers of mail received (the forward path
+// feeds g.autocrypt), then WKD. PEP is left out: remote mail users have no
+// XMPP account to ask.
 func (g *gateway) recipientResolver() (*keys.Resolver, error) {
 	ring, err := keys.OpenKeyring(filepath.Join(g.cfg.Keys.Dir, "keyring"), g.log)
 	if err != nil {
 		return nil, err
 	}
-	sources := []keys.Source{ring}
+	var r *keys.Resolver // set below, before any mail is accepted
+	ac, err := keys.OpenAutocryptStore(keys.AutocryptConfig{Dir: filepath.Join(g.cfg.Keys.Dir, "autocrypt"),
+		Log: g.log, Changed: func(addr string) { r.Forget(addr) }})
+	if err != nil {
+		return nil, err
+	}
+	sources := []keys.Source{ring, ac}
 	if g.cfg.Keys.WKD {
 		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
 	}
-	return keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
+	r = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
 		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration,
-		Log: g.log}), nil
+		Log: g.log})
+	g.autocrypt = ac
+	return r, nil
 }
 
 // deliveryTarget is the outbound SMTP target from [delivery].
@@ -129,4 +139,12 @@ func (g *gateway) forwardThreads() forward.Threads {
 		return nil
 	}
 	return g.threads
+}
+
+// forwardAutocrypt is the forward path's Autocrypt learner (nil-safe).
+func (g *gateway) forwardAutocrypt() forward.AutocryptLearner {
+	if g.autocrypt == nil {
+		return nil
+	}
+	return g.autocrypt
 }

@@ -44,6 +44,7 @@ type gateway struct {
 	servers   []*listener
 	reverse   *reverse.Reverse // reverse.go
 	threads   *reverse.Threads
+	autocrypt *keys.AutocryptStore // reverse.go: learned by forward, read by reverse
 }
 
 type listener struct {
@@ -196,7 +197,7 @@ func (g *gateway) buildSMTP() error {
 	}
 	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver, Puppets: g.keys, Spool: g.queue,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
-		Threads: g.forwardThreads(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader})
+		Threads: g.forwardThreads(), Autocrypt: g.forwardAutocrypt(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader})
 	if err != nil {
 		return err
 	}

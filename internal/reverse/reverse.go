@@ -101,7 +101,6 @@ type Reverse struct {
 	limiter *limiter
 	jobs    chan *inbound // accepted stanzas, for the workers
 	refuse  chan *inbound // refused stanzas, for the error replier
-	running sync.WaitGroup
 }
 
 // New checks cfg and returns a Reverse. Nothing is processed until Run.

@@ -1,0 +1,86 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/gateway/smtpd"
+)
+
+type learnCall struct {
+	from    string
+	date    time.Time
+	headers []string
+}
+
+type fakeLearner struct {
+	calls []learnCall
+	err   error
+}
+
+func (l *fakeLearner) Learn(_ context.Context, from string, date time.Time, headers []string) error {
+	l.calls = append(l.calls, learnCall{from, date, headers})
+	return l.err
+}
+
+func TestAcceptLearnsAutocrypt(t *testing.T) {
+	const ac = "addr=bob@remote.example; keydata=\r\n AAAA"
+	const unfolded = "addr=bob@remote.example; keydata= AAAA"
+	date := "Date: Mon, 02 Jun 2025 10:00:00 +0000\r\n"
+	tests := []struct {
+		name      string
+		head      string
+		spoolErr  error
+		learnErr  error
+		wantCalls int
+		wantFrom  string
+		wantVals  []string
+	}{
+		{name: "remote sender with header", head: "From: Bob <Bob@Remote.example>\r\n" + date + "Autocrypt: " + ac + "\r\n",
+			wantCalls: 1, wantFrom: "Bob@Remote.example", wantVals: []string{unfolded}},
+		{name: "remote sender without header", head: "From: bob@remote.example\r\n" + date, wantCalls: 1, wantFrom: "bob@remote.example"},
+		{name: "two headers passed on", head: "From: bob@remote.example\r\nAutocrypt: a=1\r\nAutocrypt: b=2\r\n",
+			wantCalls: 1, wantFrom: "bob@remote.example", wantVals: []string{"a=1", "b=2"}},
+		{name: "local sender", head: "From: carol@example.org\r\nAutocrypt: addr=carol@example.org; keydata=AAAA\r\n"},
+		{name: "two From addresses", head: "From: bob@remote.example, eve@evil.example\r\nAutocrypt: " + ac + "\r\n"},
+		{name: "two From fields", head: "From: bob@remote.example\r\nFrom: eve@evil.example\r\nAutocrypt: " + ac + "\r\n"},
+		{name: "not spooled: not learned", head: "From: bob@remote.example\r\nAutocrypt: " + ac + "\r\n", spoolErr: errors.New("disk")},
+		{name: "learn error does not refuse", head: "From: bob@remote.example\r\nAutocrypt: " + ac + "\r\n",
+			learnErr: errors.New("disk"), wantCalls: 1, wantFrom: "bob@remote.example", wantVals: []string{unfolded}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := &fakeSpool{err: tc.spoolErr}
+			f := newTestForward(t, fakeKeys{"alice@example.org": nil}, sp)
+			l := &fakeLearner{err: tc.learnErr}
+			f.cfg.Autocrypt = l
+			env := &smtpd.Envelope{From: "bob@remote.example"}
+			route, err := f.Rcpt(context.Background(), &smtpd.Info{}, env.From, "alice@example.org")
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.Recipients = []smtpd.Recipient{{Addr: "alice@example.org", Route: route}}
+			err = f.Accept(context.Background(), env, []byte(tc.head+"To: alice@example.org\r\nSubject: hi\r\n\r\nbody\r\n"))
+			if (err != nil) != (tc.spoolErr != nil) {
+				t.Fatalf("case %d: Accept = %v", i, err)
+			}
+			if len(l.calls) != tc.wantCalls {
+				t.Fatalf("case %d: %d Learn calls, want %d", i, len(l.calls), tc.wantCalls)
+			}
+			if tc.wantCalls == 0 {
+				return
+			}
+			c := l.calls[0]
+			if c.from != tc.wantFrom || !slices.Equal(c.headers, tc.wantVals) {
+				t.Errorf("case %d: Learn(%q, %v, %q)", i, c.from, c.date, c.headers)
+			}
+			if wantDate := time.Date(2025, 6, 2, 10, 0, 0, 0, time.UTC); strings.Contains(tc.head, "Date:") && !c.date.Equal(wantDate) {
+				t.Errorf("case %d: date %v, want %v", i, c.date, wantDate)
+			}
+		})
+	}
+}
