@@ -48,7 +48,11 @@ func BenchmarkForwardLoad(b *testing.B) {
 	}
 	// Prosody's archive (mod_mam) stalls past 10,000 messages per user:
 	// prosodytest leaves mam off unless asked (docs: /work/shared/PEERS.md).
-	srv := prosodytest.Start(b, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
+	// PASSERELLE_BENCH_PROSODY adds global Prosody settings, e.g.
+	// "network_settings = { min_wait = 0.00001 }" to see how much of the
+	// large-message cost is Prosody's 8 KiB-per-turn reads.
+	srv := prosodytest.Start(b, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
+		GlobalConfig: os.Getenv("PASSERELLE_BENCH_PROSODY") + "\n"})
 	rx := newLoadReceiver(b, srv)
 	scenarios := []loadScenario{
 		{Size: 4 << 10, Clients: 1, N: 500},

@@ -49,6 +49,7 @@ func (s *Server) config(opts Options) string {
 	if opts.MAM {
 		w("archive_expires_after = \"1d\"")
 	}
+	b.WriteString(opts.GlobalConfig)
 	w("")
 	w("VirtualHost %q", s.Domain)
 	w("  ssl = { certificate = %q, key = %q }", s.CertFile, s.KeyFile)

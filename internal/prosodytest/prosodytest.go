@@ -29,6 +29,7 @@ type Options struct {
 	Modules         []string          // extra modules_enabled entries
 	LogLevel        string            // Prosody log level; default "info"
 	ExtraConfig     string            // appended verbatim to the configuration
+	GlobalConfig    string            // written verbatim in the global section
 }
 
 // Server is a running (or stopped) private Prosody instance.
