@@ -12,11 +12,13 @@ import (
 // idleWait is how long the dispatcher sleeps when nothing is scheduled.
 const idleWait = time.Hour
 
-// entry is the dispatcher's view of one message.
+// entry is the dispatcher's view of one message. An idle entry is in the
+// dispatcher's dueHeap; a busy one (a worker has it) is not.
 type entry struct {
 	env       *Envelope
-	busy      bool
 	notBefore time.Time // set after a store error, to avoid spinning
+	at        time.Time // dueAt, cached while in the heap
+	seq       uint64    // order of entering the heap, for ties
 }
 
 // result is what a worker hands back: the message's new state, or nil env
@@ -28,10 +30,13 @@ type result struct {
 }
 
 // dispatcher owns the in-memory index of messages; only its goroutine
-// touches msgs and inflight.
+// touches msgs, idle and inflight. msgs holds every message, idle only
+// those no worker has, so finding the due ones costs O(log n) each
+// instead of a scan of the queue.
 type dispatcher struct {
 	q        *Queue
 	msgs     map[string]*entry
+	idle     dueHeap
 	inflight int
 	results  chan result
 }
@@ -45,7 +50,9 @@ func newDispatcher(q *Queue, envs []*Envelope) *dispatcher {
 func (d *dispatcher) add(envs []*Envelope) {
 	for _, e := range envs {
 		if _, ok := d.msgs[e.ID]; !ok {
-			d.msgs[e.ID] = &entry{env: e}
+			en := &entry{env: e}
+			d.msgs[e.ID] = en
+			d.idle.push(en)
 		}
 	}
 }
@@ -90,23 +97,22 @@ func (d *dispatcher) finish(r result) {
 		delete(d.msgs, r.id)
 		return
 	}
-	d.msgs[r.id] = &entry{env: r.env, notBefore: r.notBefore}
+	e := &entry{env: r.env, notBefore: r.notBefore}
+	d.msgs[r.id] = e
+	d.idle.push(e)
 }
 
-// dispatch starts a worker for each idle message that is due, up to
-// Config.Workers at once.
+// dispatch starts a worker for each idle message that is due, earliest
+// first, up to Config.Workers at once.
 func (d *dispatcher) dispatch(ctx, workCtx context.Context) {
 	now := d.q.cfg.Now()
-	for id, e := range d.msgs {
-		if d.inflight >= d.q.cfg.Workers || ctx.Err() != nil {
+	for d.inflight < d.q.cfg.Workers && ctx.Err() == nil {
+		if e := d.idle.peek(); e == nil || e.at.After(now) {
 			return
 		}
-		if e.busy || !e.due(now) {
-			continue
-		}
-		e.busy = true
+		e := d.idle.pop()
 		d.inflight++
-		go d.work(ctx, workCtx, id, e.env.Clone())
+		go d.work(ctx, workCtx, e.env.ID, e.env.Clone())
 	}
 }
 
@@ -124,21 +130,15 @@ func (d *dispatcher) work(ctx, workCtx context.Context, id string, env *Envelope
 	res = d.q.process(ctx, workCtx, env)
 }
 
-// nextWake is how long until the earliest idle message is due.
+// nextWake is how long until the earliest idle message is due, at most
+// idleWait.
 func (d *dispatcher) nextWake() time.Duration {
-	now := d.q.cfg.Now()
-	next := now.Add(idleWait)
-	for _, e := range d.msgs {
-		if !e.busy {
-			if t := e.dueAt(); t.Before(next) {
-				next = t
-			}
-		}
+	e := d.idle.peek()
+	if e == nil {
+		return idleWait
 	}
-	return max(next.Sub(now), 0)
+	return min(max(e.at.Sub(d.q.cfg.Now()), 0), idleWait)
 }
-
-func (e *entry) due(now time.Time) bool { return !e.dueAt().After(now) }
 
 // dueAt is when the message next needs work: the earliest NextAttempt of a
 // pending recipient or of a failed one whose DSN is still owed.

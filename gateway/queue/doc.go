@@ -25,7 +25,9 @@
 // ([Permanent], [IsPermanent]); unknown errors are temporary. Retries back off
 // exponentially with jitter from [Config].RetryInitial to RetryMax, following
 // the advice of RFC 5321 §4.5.4.1 (retry intervals of at least 30 minutes,
-// give up after 4-5 days: [Config].Lifetime).
+// give up after 4-5 days: [Config].Lifetime). Up to [Config].Workers
+// messages are in delivery at once; the others wait in a heap by due time,
+// and the earliest due starts first (first come, first served among equals).
 //
 // # Delivery status notifications
 //
