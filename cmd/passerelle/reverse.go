@@ -43,7 +43,7 @@ func (g *gateway) buildReverse() error {
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
 			MaxRecipientsPerHour: rc.MaxRecipientsPerHour},
-		Log: g.log, HashAddr: g.hash})
+		Log: g.log, HashAddr: g.hash, Dedup: reverse.DedupConfig{File: filepath.Join(g.cfg.Spool.Dir, "dedup.log")}})
 	if err != nil {
 		threads.Close()
 		return err

@@ -9,12 +9,13 @@ import (
 	"passerelle/bridge/jidesc"
 )
 
-// admit authorises the sender, checks the recipient and applies the
-// sender's limits. It sets in.sender and in.rcpt, or returns the refusal.
+// admit authorises the sender, checks the recipient and, if charge is set,
+// applies the sender's limits. It sets in.sender and in.rcpt, or returns
+// the refusal.
 // The sender is the bare JID the server stamped on the stanza; its email
 // address is the directory's (by default the same string, BRIEF: identity
 // model), never anything in the content.
-func (rv *Reverse) admit(in *inbound) *refusal {
+func (rv *Reverse) admit(in *inbound, charge bool) *refusal {
 	bare := in.From.Bare()
 	email, ok := rv.cfg.Policy.Email(bare.String())
 	if bare.Localpart() == "" || !ok {
@@ -35,6 +36,9 @@ func (rv *Reverse) admit(in *inbound) *refusal {
 			"That address is a user of this provider: write to "+rcpt+" directly over XMPP.")
 	}
 	in.sender, in.senderJID, in.rcpt = email, bare.String(), rcpt
+	if !charge {
+		return nil
+	}
 	switch rv.limiter.allow(in.sender, rcpt) {
 	case overRate:
 		rv.log.Info("refused: rate limit", rv.hash("from", in.sender))

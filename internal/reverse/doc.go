@@ -13,6 +13,15 @@
 // it does the sender get an XEP-0184 receipt, if asked for; any refusal is
 // an XMPP error reply (RFC 6120 §8.3) whose text says why.
 //
+// Duplicates: a client that resends a message (XEP-0198 resumption failed,
+// no receipt came) must not make a second mail. A message is known by the
+// sender's bare JID, the puppet and its XEP-0359 <origin-id/>, or else its
+// stanza id and content ([DedupConfig]); a copy of a message spooled in
+// the last 24 hours gets the receipt again and nothing else, a copy that
+// arrives while the first is processed waits for its outcome. The keys go
+// to an append-only file, fsynced before the receipt, and into the
+// envelope (ParamDedup). A message without any id is always delivered.
+//
 // Threading: the forward path records, for each mail it forwards, the
 // opaque XEP-0201 thread id it derived and the mail's Message-ID
 // ([Threads]); a reply carrying that <thread/> gets In-Reply-To and

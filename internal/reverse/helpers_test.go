@@ -110,7 +110,7 @@ type fixture struct {
 	sender *fakeSender
 }
 
-func newFixture(t *testing.T, lim Limits, threads ThreadLookup) *fixture {
+func newFixture(t *testing.T, lim Limits, threads ThreadLookup, opts ...func(*Config)) *fixture {
 	t.Helper()
 	yes := true
 	pol, err := policy.New(policy.Config{LocalDomains: []string{"example.org"},
@@ -119,11 +119,15 @@ func newFixture(t *testing.T, lim Limits, threads ThreadLookup) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{spool: &fakeSpool{}, sender: &fakeSender{}}
-	f.rv, err = New(Config{Policy: pol,
+	cfg := Config{Policy: pol,
 		SenderKeys:    fakeResolver{"alice@example.org": keyset.alice},
 		RecipientKeys: fakeResolver{"bob@keyed.example": keyset.bob},
 		Keys:          fakeKeys{}, Spool: f.spool, XMPP: f.sender, Threads: threads,
-		ComponentDomain: component, Hostname: "mx.example.org", Limits: lim, Log: zap.NewNop()})
+		ComponentDomain: component, Hostname: "mx.example.org", Limits: lim, Log: zap.NewNop()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f.rv, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +136,19 @@ func newFixture(t *testing.T, lim Limits, threads ThreadLookup) *fixture {
 
 // deliver feeds one stanza through Handle and runs what it queued.
 func (f *fixture) deliver(t *testing.T, raw string) {
+	t.Helper()
+	f.handle(t, raw)
+	select {
+	case in := <-f.rv.jobs:
+		f.rv.safely(context.Background(), in, f.rv.process)
+	case in := <-f.rv.refuse:
+		f.rv.safely(context.Background(), in, f.rv.replyRefusal)
+	default:
+	}
+}
+
+// handle feeds one stanza through Handle only.
+func (f *fixture) handle(t *testing.T, raw string) {
 	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(raw))
 	tok, err := d.Token()
@@ -146,13 +163,6 @@ func (f *fixture) deliver(t *testing.T, raw string) {
 	r := &prepend{first: start, rest: d}
 	if err := f.rv.Handle(context.Background(), msg, r); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case in := <-f.rv.jobs:
-		f.rv.safely(context.Background(), in, f.rv.process)
-	case in := <-f.rv.refuse:
-		f.rv.safely(context.Background(), in, f.rv.replyRefusal)
-	default:
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 // Namespaces read from inbound stanzas.
 const (
 	nsReceipts  = "urn:xmpp:receipts" // XEP-0184
+	nsSID       = "urn:xmpp:sid:0"    // XEP-0359
 	nsComponent = "jabber:component:accept"
 )
 
@@ -30,18 +31,20 @@ var errStanzaTooLarge = errors.New("reverse: stanza too large")
 
 // inbound is one message to a puppet, read off the link.
 type inbound struct {
-	ID      string
-	From    jid.JID // the sender's full JID, as the server stamped it
-	To      jid.JID // the puppet
-	Type    stanza.MessageType
-	OpenPGP []byte // character data of <openpgp/>; nil without one
-	Plain   []byte // <body/>, <subject/>, <thread/>, <mail/>, re-encoded as a <payload/>
-	Content bool   // a <body/> or <mail/> was present
-	Receipt bool   // XEP-0184 <request/>
+	ID       string
+	OriginID string  // XEP-0359 <origin-id/>: the client's id, kept across resends
+	From     jid.JID // the sender's full JID, as the server stamped it
+	To       jid.JID // the puppet
+	Type     stanza.MessageType
+	OpenPGP  []byte // character data of <openpgp/>; nil without one
+	Plain    []byte // <body/>, <subject/>, <thread/>, <mail/>, re-encoded as a <payload/>
+	Content  bool   // a <body/> or <mail/> was present
+	Receipt  bool   // XEP-0184 <request/>
 
 	sender    string // the sender's email address (policy directory)
 	senderJID string // the sender's bare JID, as the server stamped it
 	rcpt      string // the puppet's email address
+	key       string // duplicate-suppression key; "" without any id
 	refusal   *refusal
 }
 
@@ -66,7 +69,11 @@ func (rv *Reverse) Handle(_ context.Context, msg stanza.Message, r xml.TokenRead
 	if in.OpenPGP == nil && !in.Content {
 		return nil // chat states, receipts, markers: nothing to mail
 	}
-	if ref := rv.admit(in); ref != nil {
+	in.key = in.dedupKey()
+	// A copy of a message already spooled is not charged to the
+	// sender's limits: a client resending after a reconnect must not be
+	// refused for messages that were sent.
+	if ref := rv.admit(in, !rv.dedup.seen(in.key)); ref != nil {
 		in.refusal = ref
 		rv.enqueue(rv.refuse, in)
 		return nil
@@ -138,6 +145,13 @@ func (in *inbound) child(start xml.StartElement, r xml.TokenReader, enc *xml.Enc
 		data, err := charData(r)
 		in.OpenPGP = append(in.OpenPGP[:0], data...)
 		return len(data), err
+	case start.Name == xml.Name{Space: nsSID, Local: "origin-id"}:
+		for _, a := range start.Attr {
+			if a.Name.Local == "id" && a.Name.Space == "" && in.OriginID == "" {
+				in.OriginID = a.Value
+			}
+		}
+		return skipElement(r)
 	case start.Name == xml.Name{Space: nsReceipts, Local: "request"}:
 		in.Receipt = true
 		return skipElement(r)

@@ -21,12 +21,42 @@ import (
 // process turns one admitted message into spooled mail, then acknowledges
 // it; on any refusal the sender gets an error reply and nothing is sent.
 func (rv *Reverse) process(ctx context.Context, in *inbound) {
-	if ref := rv.deliver(ctx, in); ref != nil {
+	dup, ref := rv.deliverOnce(ctx, in)
+	if ref != nil {
 		in.refusal = ref
 		rv.replyRefusal(ctx, in)
 		return
 	}
+	if dup {
+		rv.log.Info("duplicate suppressed", zap.String("id", in.ID), zap.String("key", in.key),
+			rv.hash("from", in.senderJID), rv.hash("rcpt", in.rcpt))
+	}
 	rv.sendReceipt(ctx, in)
+}
+
+// deliverOnce delivers in unless a copy of it was spooled already (dup):
+// of two copies processed at once, one waits for the other's outcome. A
+// message without any id cannot be recognised and is always delivered.
+func (rv *Reverse) deliverOnce(ctx context.Context, in *inbound) (dup bool, ref *refusal) {
+	if in.key == "" {
+		return false, rv.deliver(ctx, in)
+	}
+	first, err := rv.dedup.claim(ctx, in.key)
+	if err != nil {
+		return false, errTryLater
+	}
+	if !first {
+		return true, nil
+	}
+	spooled := false
+	defer func() { // also on panic, or the copies would wait for ever
+		if err := rv.dedup.finish(in.key, spooled); err != nil {
+			rv.log.Error("dedup record", zap.String("id", in.ID), zap.Error(err))
+		}
+	}()
+	ref = rv.deliver(ctx, in)
+	spooled = ref == nil
+	return false, ref
 }
 
 func (rv *Reverse) deliver(ctx context.Context, in *inbound) *refusal {
@@ -146,10 +176,13 @@ func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted
 		}
 		msg = signed.Bytes()
 	}
+	params := map[string]string{ParamSender: in.From.String(), ParamSenderBare: in.senderJID,
+		ParamPuppet: in.To.Bare().String()}
+	if in.key != "" {
+		params[ParamDedup] = in.key
+	}
 	env := &queue.Envelope{From: in.sender, Bodies: []queue.Body{{Kind: queue.BodyMessage}},
-		Recipients: []queue.Recipient{{Addr: in.rcpt, Route: RouteSMTP, ORCPT: "rfc822;" + in.rcpt,
-			Params: map[string]string{ParamSender: in.From.String(), ParamSenderBare: in.senderJID,
-				ParamPuppet: in.To.Bare().String()}}}}
+		Recipients: []queue.Recipient{{Addr: in.rcpt, Route: RouteSMTP, ORCPT: "rfc822;" + in.rcpt, Params: params}}}
 	if err := rv.cfg.Spool.Put(ctx, env, bytes.NewReader(msg)); err != nil {
 		rv.log.Error("spool", zap.String("id", in.ID), zap.Error(err))
 		return errTryLater

@@ -31,6 +31,7 @@ const (
 	ParamSenderBare = "sender-bare" // the sender's bare JID
 	ParamPuppet     = "puppet"      // the puppet JID written to
 	ParamJID        = "jid"         // NoticeTarget: the local user's bare JID
+	ParamDedup      = "dedup"       // the duplicate-suppression key (dedup.go)
 )
 
 // Sender sends one stanza and returns once the server acknowledged it
@@ -85,6 +86,7 @@ type Config struct {
 	ComponentDomain string
 	Hostname        string
 	Limits          Limits
+	Dedup           DedupConfig
 	Workers         int // messages processed at once; default 4
 	// Timeout bounds the processing of one message; default 2 minutes.
 	Timeout  time.Duration
@@ -99,6 +101,7 @@ type Reverse struct {
 	cfg     Config
 	log     *zap.Logger
 	limiter *limiter
+	dedup   *dedup
 	jobs    chan *inbound // accepted stanzas, for the workers
 	refuse  chan *inbound // refused stanzas, for the error replier
 }
@@ -117,7 +120,12 @@ func New(cfg Config) (*Reverse, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Reverse{cfg: cfg, log: cfg.Log.Named("reverse"), limiter: newLimiter(cfg.Limits, cfg.Now),
+	log := cfg.Log.Named("reverse")
+	dd, err := openDedup(cfg.Dedup, cfg.Now, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Reverse{cfg: cfg, log: log, limiter: newLimiter(cfg.Limits, cfg.Now), dedup: dd,
 		jobs: make(chan *inbound, 256), refuse: make(chan *inbound, 256)}, nil
 }
 
@@ -141,7 +149,8 @@ func (c *Config) setDefaults() {
 }
 
 // Run processes messages until ctx is done, then lets the messages in
-// progress finish (each is bounded by Config.Timeout) and returns nil.
+// progress finish (each is bounded by Config.Timeout), closes the dedup
+// file and returns nil.
 func (rv *Reverse) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range rv.cfg.Workers {
@@ -149,6 +158,9 @@ func (rv *Reverse) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { rv.loop(ctx, rv.refuse, rv.replyRefusal) })
 	wg.Wait()
+	if err := rv.dedup.close(); err != nil {
+		rv.log.Warn("dedup file close", zap.Error(err))
+	}
 	return nil
 }
 

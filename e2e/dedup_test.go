@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"encoding/xml"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"passerelle/bridge/payload"
+)
+
+// TestReverseDuplicates: alice's client sends the same OX stanza again (a
+// resend after a reconnect: same XEP-0359 origin-id, new stanza id). She
+// gets a receipt for each copy, bob gets one mail; after the gateway is
+// killed and restarted a further copy is still suppressed; another
+// origin-id makes a second mail.
+func TestReverseDuplicates(t *testing.T) {
+	env := newReverseEnv(t)
+	bob := puppetOf(env, "bob@remote.example")
+	m := marker("dup")
+	ox := env.sealTo(t, bob, &payload.Payload{Subject: "Once " + m, Body: "only once " + m})
+	withOrigin := func(origin string) []xml.Token {
+		return concat(ox, elem("urn:xmpp:sid:0", "origin-id", "", "id", origin), receiptRequest())
+	}
+	for _, id := range []string{m + "-1", m + "-2"} {
+		env.alice.send(t, bob, id, withOrigin(m)...)
+		if r := env.alice.reply(t, id); r.Received == nil {
+			t.Fatalf("copy %s refused: %s %q", id, r.condition(), r.Error.Text)
+		}
+	}
+	env.sink.wait(t, "only once "+m, 30*time.Second)
+	env.wantMails(t, "only once "+m, 1, 2*time.Second)
+	if !env.gw.logContains("duplicate suppressed") {
+		t.Error("the duplicate was not logged")
+	}
+
+	env.gw.stop(syscall.SIGKILL)
+	env.gw.start()
+	env.sendUntilAnswered(t, bob, m+"-3", withOrigin(m))
+	env.wantMails(t, "only once "+m, 1, 2*time.Second)
+
+	env.alice.send(t, bob, m+"-4", withOrigin(m+"-other")...)
+	if r := env.alice.reply(t, m+"-4"); r.Received == nil {
+		t.Fatalf("another origin-id refused: %s %q", r.condition(), r.Error.Text)
+	}
+	env.wantMails(t, "only once "+m, 2, 30*time.Second)
+}
+
+// wantMails waits up to d for n captures containing marker, then checks
+// that no more arrive for a moment.
+func (env *reverseEnv) wantMails(t *testing.T, marker string, n int, d time.Duration) {
+	t.Helper()
+	count := func() int {
+		c := 0
+		for _, x := range env.sink.all() {
+			if strings.Contains(x.message, marker) {
+				c++
+			}
+		}
+		return c
+	}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline) && count() < n; time.Sleep(50 * time.Millisecond) {
+	}
+	time.Sleep(time.Second) // a second mail would be right behind the first
+	if got := count(); got != n {
+		t.Fatalf("%d mails contain %q, want %d", got, marker, n)
+	}
+}
+
+// sendUntilAnswered sends the message (stanza ids id, id-r1, ...) until the
+// gateway answers with a receipt: right after a restart its component may
+// not be connected to Prosody yet.
+func (env *reverseEnv) sendUntilAnswered(t *testing.T, to, id string, children []xml.Token) {
+	t.Helper()
+	for i, deadline := 0, time.Now().Add(30*time.Second); ; i++ {
+		sid := id
+		if i > 0 {
+			sid = id + "-r" + strconv.Itoa(i)
+		}
+		env.alice.send(t, to, sid, children...)
+		r := env.alice.reply(t, sid)
+		if r.Received != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no receipt after the restart: %s %q", r.condition(), r.Error.Text)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func concat(parts ...[]xml.Token) []xml.Token {
+	var out []xml.Token
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
