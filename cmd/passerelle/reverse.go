@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"time"
 
 	"passerelle/bridge/keys"
 	"passerelle/gateway/delivery"
@@ -12,6 +13,8 @@ import (
 	"passerelle/gateway/queue"
 	"passerelle/internal/forward"
 	"passerelle/internal/reverse"
+
+	"go.uber.org/zap"
 )
 
 // buildReverse wires the reverse path: the component's message handler,
@@ -43,7 +46,8 @@ func (g *gateway) buildReverse() error {
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
 			MaxRecipientsPerHour: rc.MaxRecipientsPerHour},
-		Log: g.log, HashAddr: g.hash, Dedup: reverse.DedupConfig{File: filepath.Join(g.cfg.Spool.Dir, "dedup.log")}})
+		Log: g.log, HashAddr: g.hash, Dedup: reverse.DedupConfig{File: filepath.Join(g.cfg.Spool.Dir, "dedup.log"),
+			Seed: g.spooledDedupKeys()}})
 	if err != nil {
 		threads.Close()
 		return err
@@ -147,4 +151,24 @@ func (g *gateway) forwardAutocrypt() forward.AutocryptLearner {
 		return nil
 	}
 	return g.autocrypt
+}
+
+// spooledDedupKeys returns the duplicate-suppression keys of the reverse
+// path's messages still in the spool, so that a crash between the spool's
+// fsync and the dedup file's cannot let a resent stanza through.
+func (g *gateway) spooledDedupKeys() map[string]time.Time {
+	envs, err := g.store.Load(context.Background())
+	if err != nil {
+		g.log.Warn("reading the spool for duplicate suppression", zap.Error(err))
+		return nil
+	}
+	keys := map[string]time.Time{}
+	for _, e := range envs {
+		for _, r := range e.Recipients {
+			if k := r.Params[reverse.ParamDedup]; k != "" {
+				keys[k] = e.Received
+			}
+		}
+	}
+	return keys
 }

@@ -33,6 +33,11 @@ type DedupConfig struct {
 	File string
 	TTL  time.Duration // how long a spooled message suppresses its copies; default 24 h
 	Max  int           // keys kept; the oldest go first; default 100000
+	// Seed holds the keys of messages still in the spool (their "dedup"
+	// recipient Param) with their arrival times. It closes the window in
+	// which a crash after the spool's fsync but before the file's lost a
+	// key.
+	Seed map[string]time.Time
 }
 
 // dedupKey is the duplicate-suppression key of a message: a hash of the
@@ -99,10 +104,24 @@ func openDedup(cfg DedupConfig, now func() time.Time, log *zap.Logger) (*dedup, 
 	if err := d.load(); err != nil {
 		return nil, err
 	}
+	d.seed(cfg.Seed)
 	if d.lines > 2*len(d.done)+d.slack {
 		return d, d.compact()
 	}
 	return d, d.openAppend()
+}
+
+// seed adds the spool's keys that are still fresh and not yet known.
+func (d *dedup) seed(keys map[string]time.Time) {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, t := range keys {
+		if _, ok := d.done[k]; !ok && now.Sub(t) < d.ttl {
+			d.done[k] = t
+		}
+	}
+	d.evict(now)
 }
 
 // openAppend opens the file for appending and fsyncs its directory, so a

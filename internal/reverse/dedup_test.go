@@ -330,3 +330,22 @@ func appendFile(t *testing.T, path, s string) {
 }
 
 var nopLog = zap.NewNop()
+
+// TestDedupSeededFromSpool: a key that reached the spool but not the file
+// (a crash between the two fsyncs) still suppresses copies after a restart.
+func TestDedupSeededFromSpool(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	d, err := openDedup(DedupConfig{File: filepath.Join(t.TempDir(), "dedup.log"),
+		Seed: map[string]time.Time{"k-spooled": now.Add(-time.Hour), "k-old": now.Add(-48 * time.Hour)}}, clock, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	if !d.seen("k-spooled") {
+		t.Error("a key from the spool does not suppress its copies")
+	}
+	if d.seen("k-old") {
+		t.Error("a key older than the TTL was seeded")
+	}
+}
