@@ -20,7 +20,9 @@ deps:
 # the race detector, then every fuzz target briefly.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -shuffle=on -count=1 -timeout 9m ./...
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m $$($(GO) list ./... | grep -v /e2e)
+	@echo "end-to-end tests against real Prosody, Postfix tools, swaks and GnuPG (verbose: they report what they measured)"
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v ./e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 unit:

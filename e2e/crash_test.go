@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -19,11 +20,10 @@ import (
 // message that received 250 must be in the spool afterwards. Delivery cannot
 // happen (no XMPP server listens), so everything accepted stays queued.
 func TestCrashLosesNothing(t *testing.T) {
-	const (
-		kills   = 4
-		workers = 4
-		perRun  = 400 // messages per smtp-source run
-	)
+	kills, workers, perRun := 4, 4, 400 // perRun: messages per smtp-source run
+	if os.Getenv("PASSERELLE_STRESS") != "" { // make stress: a longer soak
+		kills, workers, perRun = 25, 8, 2000
+	}
 	g := startGateway(t, gwConfig{Encryption: "none"})
 	var accepted []string
 	refused := map[string]int{}
