@@ -20,7 +20,7 @@ import (
 // message that received 250 must be in the spool afterwards. Delivery cannot
 // happen (no XMPP server listens), so everything accepted stays queued.
 func TestCrashLosesNothing(t *testing.T) {
-	kills, workers, perRun := 4, 4, 400 // perRun: messages per smtp-source run
+	kills, workers, perRun := 4, 4, 400       // perRun: messages per smtp-source run
 	if os.Getenv("PASSERELLE_STRESS") != "" { // make stress: a longer soak
 		kills, workers, perRun = 25, 8, 2000
 	}
