@@ -66,6 +66,9 @@ type gwConfig struct {
 	MaxMessageBytes int64
 	Extra           string // raw TOML appended at the end
 	XMPPExtra       string // raw TOML inside [xmpp]
+	// Inbound is raw TOML inside [inbound]; empty: verify = false, so
+	// that no test waits on DNS (the tests run without a network).
+	Inbound string
 }
 
 const configTemplate = `hostname = "mx.{{.Domain}}"
@@ -96,6 +99,8 @@ ack_timeout = "10s"
 [keys]
 dir = "keys"
 wkd = false
+[inbound]
+{{if .Inbound}}{{.Inbound}}{{else}}verify = false{{end}}
 [policy]
 encryption = "{{.Encryption}}"
 no_key = "{{.NoKey}}"

@@ -31,6 +31,8 @@ type Config struct {
 	Reverse  ReverseConfig  `toml:"reverse"`
 	Delivery DeliveryConfig `toml:"delivery"`
 	DKIM     []DKIMConfig   `toml:"dkim"`
+	// Sender authentication on the forward path: see config_inbound.go.
+	Inbound InboundConfig `toml:"inbound"`
 }
 
 // LogConfig controls logging.
@@ -244,6 +246,7 @@ func defaultConfig() Config {
 		},
 		Reverse:  ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100},
 		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, Smarthost: SmarthostConfig{TLS: "starttls"}},
+		Inbound:  defaultInbound(),
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"time"
 
@@ -104,13 +103,7 @@ func (g *gateway) deliveryTarget() (*delivery.Target, error) {
 	dc := g.cfg.Delivery
 	c := delivery.Config{Hostname: g.cfg.Hostname, Port: dc.Port, AllowPrivateAddrs: dc.AllowPrivate,
 		MaxPerDestination: dc.MaxPerDestination, Logger: g.log, HashAddress: g.hash}
-	if dc.DNSServer != "" {
-		server := dc.DNSServer
-		c.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, server)
-		}}
-	}
+	c.Resolver = dnsResolver(dc.DNSServer)
 	if sh := dc.Smarthost; sh.Addr != "" {
 		c.Smarthost = &delivery.Smarthost{Addr: sh.Addr, ImplicitTLS: sh.TLS == "implicit",
 			Plaintext: sh.TLS == "none", Username: sh.Username}

@@ -195,9 +195,14 @@ func (g *gateway) buildSMTP() error {
 	if err != nil {
 		return err
 	}
+	verifier, err := g.verifier()
+	if err != nil {
+		return err
+	}
 	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver, Puppets: g.keys, Spool: g.queue,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
-		Threads: g.forwardThreads(), Autocrypt: g.forwardAutocrypt(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader})
+		Threads: g.forwardThreads(), Autocrypt: g.forwardAutocrypt(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader,
+		Verifier: verifier, RejectDMARC: g.cfg.Inbound.Unauthenticated == "reject"})
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ func (c *Config) validate() []error {
 		add(errors.New("keys.dir: required"))
 	}
 	errs = append(errs, c.validateReverse()...)
+	errs = append(errs, c.Inbound.validate()...)
 	if _, err := c.policy(); err != nil {
 		for _, e := range unjoin(err) {
 			add(fmt.Errorf("policy: %w", e))

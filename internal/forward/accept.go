@@ -36,8 +36,12 @@ var errMalformed = &smtpd.Reject{Code: 554, Enhanced: [3]int{5, 6, 0}, Msg: "Mal
 // recipient with a key. It returns only after queue.Put has made the message
 // durable.
 func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) error {
-	raw := make([]byte, 0, len(env.Received)+len(data))
-	raw = append(append(raw, env.Received...), data...)
+	data, auth, err := f.authenticate(ctx, env, data)
+	if err != nil {
+		return err
+	}
+	raw := make([]byte, 0, len(auth.field)+len(env.Received)+len(data))
+	raw = append(append(append(raw, auth.field...), env.Received...), data...)
 	m, err := mime.Parse(raw, f.cfg.MIMELimits)
 	if err != nil {
 		f.log.Info("refused malformed message", zap.String("sid", env.Session.ID), zap.Error(err))
@@ -52,6 +56,9 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 		}
 	}
 	p := payloadFor(m, raw)
+	if auth.mark {
+		p.Body = unverifiedNotice(sender) + p.Body
+	}
 	inner, err := payload.BuildInner(p)
 	if err != nil {
 		f.log.Info("refused message that cannot be carried in XML", zap.String("sid", env.Session.ID), zap.Error(err))
@@ -76,7 +83,13 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	f.log.Info("queued", zap.String("sid", env.Session.ID), zap.String("id", qenv.ID),
 		zap.Int("rcpts", len(qenv.Recipients)), zap.Int("bytes", len(raw)))
 	f.recordThread(ctx, m, qenv, puppet.String())
-	f.learnAutocrypt(ctx, m, data)
+	if auth.mark {
+		// A From that failed verification must not plant a key that the
+		// reverse path would then encrypt replies to.
+		f.log.Info("autocrypt not learned: sender not verified", zap.String("sid", env.Session.ID))
+	} else {
+		f.learnAutocrypt(ctx, m, data)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/gateway/authres"
 	"passerelle/gateway/smtpd"
 )
 
@@ -80,6 +81,39 @@ func TestAcceptLearnsAutocrypt(t *testing.T) {
 			}
 			if wantDate := time.Date(2025, 6, 2, 10, 0, 0, 0, time.UTC); strings.Contains(tc.head, "Date:") && !c.date.Equal(wantDate) {
 				t.Errorf("case %d: date %v, want %v", i, c.date, wantDate)
+			}
+		})
+	}
+}
+
+// TestUnverifiedSenderTeachesNoKey: with verification on, only mail whose
+// From passed DKIM/DMARC may teach an Autocrypt key.
+func TestUnverifiedSenderTeachesNoKey(t *testing.T) {
+	for _, tc := range []struct {
+		verdict   authres.Verdict
+		wantCalls int
+	}{
+		{authres.Pass, 1},
+		{authres.None, 0},
+		{authres.Fail, 0},
+		{authres.TempError, 0},
+	} {
+		t.Run(string(tc.verdict), func(t *testing.T) {
+			sp := &fakeSpool{}
+			f := newTestForward(t, fakeKeys{"alice@example.org": nil}, sp)
+			l := &fakeLearner{}
+			f.cfg.Autocrypt, f.cfg.Verifier = l, &fakeVerifier{res: authres.Result{Verdict: tc.verdict, Header: "h"}}
+			route, err := f.Rcpt(context.Background(), &smtpd.Info{}, "bob@remote.example", "alice@example.org")
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := &smtpd.Envelope{From: "bob@remote.example", Recipients: []smtpd.Recipient{{Addr: "alice@example.org", Route: route}}}
+			mail := "From: bob@remote.example\r\nAutocrypt: addr=bob@remote.example; keydata=AAAA\r\n\r\nhi\r\n"
+			if err := f.Accept(context.Background(), env, []byte(mail)); err != nil {
+				t.Fatal(err)
+			}
+			if len(l.calls) != tc.wantCalls {
+				t.Fatalf("verdict %s: %d Learn calls, want %d", tc.verdict, len(l.calls), tc.wantCalls)
 			}
 		})
 	}

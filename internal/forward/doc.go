@@ -7,4 +7,8 @@
 // and consumes bridge packages through small interfaces, so gateway and
 // bridge never import each other. Wire formats: XEP-0373 §3-4, XEP-0374,
 // XEP-0380 (EME), XEP-0334 (store hint), XEP-0359 (origin-id).
+//
+// Because the sender's puppet key signs whatever the From field says, the
+// sender is authenticated first (authres.go: DKIM/DMARC through a Verifier,
+// RFC 8601 Authentication-Results, RFC 7489 §6.6.4 for refusals).
 package forward

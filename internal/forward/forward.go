@@ -62,9 +62,16 @@ type Config struct {
 	// Autocrypt, if set, learns remote senders' keys from the Autocrypt
 	// headers of accepted mail.
 	Autocrypt AutocryptLearner
-	Log       *zap.Logger
-	HashAddr  func(string) string
-	Now       func() time.Time
+	// Verifier, if set, authenticates the From domain of mail from MX
+	// sessions; the result is prepended as Authentication-Results and mail
+	// that does not pass is marked for the reader.
+	Verifier Verifier
+	// RejectDMARC refuses (550 5.7.1) mail whose From domain publishes
+	// DMARC p=reject and that fails it; see authenticate.
+	RejectDMARC bool
+	Log         *zap.Logger
+	HashAddr    func(string) string
+	Now         func() time.Time
 }
 
 // Forward implements smtpd.Router and smtpd.Sink for the forward path.

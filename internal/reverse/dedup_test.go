@@ -256,6 +256,9 @@ func TestDedupFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k := range tc.commits {
+				if tc.max > 0 { // distinct times, so "oldest first" is well defined
+					now = t0.Add(time.Duration(k) * time.Second)
+				}
 				if err := d.commit(testKey(k)); err != nil {
 					t.Fatal(err)
 				}
