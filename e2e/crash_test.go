@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,6 +85,10 @@ func TestCrashLosesNothing(t *testing.T) {
 	}
 	t.Logf("crash test: %d SIGKILLs, accepted (250) %d, recovered %d, lost %d; in spool %d messages; non-250 replies after DATA by class: %v",
 		kills, len(accepted), len(accepted)-lost, lost, len(envs), refused)
+	out, err := exec.Command(binary, "queue", "list", "-c", g.path).CombinedOutput()
+	if want := fmt.Sprintf("%d message(s)", len(envs)); err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("passerelle queue list: %v; want %q in its summary:\n%.500s", err, want, out[max(0, len(out)-500):])
+	}
 	if len(accepted) < 1000 {
 		t.Errorf("only %d messages accepted: the test did not load the gateway enough to mean anything", len(accepted))
 	}

@@ -31,6 +31,7 @@ Usage:
                                      show the key mail to ADDRESS would be encrypted to, and its source
   passerelle keys dkim -c FILE DOMAIN
                                      print the DNS TXT record of DOMAIN's DKIM key(s), making missing key files
+  passerelle queue list -c FILE      what is in the spool: each recipient's state, tries, next try, last error
   passerelle hash-password           read a password on stdin, print its bcrypt hash
                                      (for smtp.submission.users.password_hash)
   passerelle version                 print the version
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return checkConfig(rest, stdout)
 	case "policy":
 		return policyCmd(rest, stdout)
+	case "queue":
+		return queueCmd(rest, stdout)
 	case "keys":
 		return keysCmd(ctx, rest, stdin, stdout)
 	case "hash-password":
