@@ -39,9 +39,14 @@ func (g *gateway) buildReverse() error {
 		threads.Close()
 		return err
 	}
+	fetcher, err := g.fetcher()
+	if err != nil {
+		threads.Close()
+		return err
+	}
 	rc := g.cfg.Reverse
 	rv, err := reverse.New(reverse.Config{Policy: g.policy, SenderKeys: g.resolver, RecipientKeys: rcptKeys,
-		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: signer, Threads: threads,
+		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: signer, Threads: threads, Fetcher: fetcher,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
 			MaxRecipientsPerHour: rc.MaxRecipientsPerHour},

@@ -16,6 +16,7 @@ import (
 
 	"passerelle/bridge/keys"
 	"passerelle/bridge/pep"
+	"passerelle/bridge/upload"
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
@@ -45,6 +46,7 @@ type gateway struct {
 	reverse   *reverse.Reverse // reverse.go
 	threads   *reverse.Threads
 	autocrypt *keys.AutocryptStore // reverse.go: learned by forward, read by reverse
+	upload    *upload.Uploader     // upload.go: shared by both paths; nil when not configured
 }
 
 type listener struct {

@@ -65,13 +65,23 @@ func (rv *Reverse) deliver(ctx context.Context, in *inbound) *refusal {
 	if ref != nil {
 		return ref
 	}
-	if p.Mail != nil && p.Mail.External != nil {
+	external := p.Mail != nil && p.Mail.External != nil
+	switch {
+	case external && in.OpenPGP == nil: // the URL, key and hash would be neither secret nor signed
+		return refuse(stanza.Modify, stanza.NotAcceptable, "A mail sent as an HTTP upload is accepted only "+
+			"inside an OX (XEP-0373) encrypted and signed message: enable OX in your client and send it again.")
+	case external && rv.cfg.Fetcher == nil:
 		return refuse(stanza.Cancel, stanza.FeatureNotImplemented,
-			"Mail sent as an HTTP upload is not supported on this path yet.")
+			"This gateway does not accept mail sent as an HTTP upload.")
 	}
 	rcptKey, ref := rv.recipientKey(ctx, in, d)
 	if ref != nil {
 		return ref
+	}
+	if external { // after the cheap refusals: do not download for nothing
+		if ref := rv.external(ctx, in, p, d); ref != nil {
+			return ref
+		}
 	}
 	msg, ref := rv.build(in, p, senderKey, rcptKey)
 	if ref != nil {

@@ -81,6 +81,9 @@ type Config struct {
 	XMPP          Sender
 	DKIM          DKIM         // nil: no signing
 	Threads       ThreadLookup // nil: no threading from the store
+	// Fetcher downloads mail sent as an HTTP upload (<external/>, only
+	// inside OX); nil refuses such mail with feature-not-implemented.
+	Fetcher Fetcher
 	// ComponentDomain is where puppet JIDs live; Hostname is the right
 	// side of generated Message-IDs.
 	ComponentDomain string

@@ -1,0 +1,129 @@
+package reverse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+	"mellium.im/xmpp/stanza"
+
+	"passerelle/bridge/payload"
+	"passerelle/bridge/upload"
+	"passerelle/gateway/compose"
+	"passerelle/policy"
+)
+
+// Fetcher downloads an HTTP File Upload blob of at most maxSize bytes
+// (bridge/upload.Uploader). Errors with a Temporary() true method are
+// worth a retry; errors.Is(err, upload.ErrTooLarge) means the server sent
+// more than maxSize.
+type Fetcher interface {
+	Fetch(ctx context.Context, url string, maxSize int64) ([]byte, error)
+}
+
+// external replaces p.Mail.External by the mail it points at: downloaded
+// with the Fetcher, decrypted, and checked against the size and SHA-256 of
+// the payload. It is only called for an OX payload, whose signcrypt
+// authenticates the URL, key, size and hash: GCM and the hash then
+// authenticate the blob whatever server sent it.
+func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload, d policy.Decision) *refusal {
+	x := p.Mail.External
+	if limit := rv.maxExternal(d); x.Size > limit {
+		rv.log.Info("external mail over the limit", zap.String("id", in.ID), rv.hash("from", in.sender),
+			zap.Int64("size", x.Size), zap.Int64("limit", limit))
+		return refuse(stanza.Modify, stanza.NotAcceptable, fmt.Sprintf("The uploaded mail (%d bytes) "+
+			"is larger than this gateway sends (%d bytes); nothing was sent.", x.Size, limit))
+	}
+	blob, err := rv.cfg.Fetcher.Fetch(ctx, x.URL, x.Size+payload.TagSize)
+	if err != nil {
+		rv.log.Info("external mail not fetched", zap.String("id", in.ID), rv.hash("from", in.sender),
+			zap.String("host", urlHost(x.URL)), zap.Int64("size", x.Size),
+			zap.Bool("temporary", upload.IsTemporary(err)), zap.String("error", redactURL(err, x.URL)))
+		return fetchRefusal(err)
+	}
+	raw, err := x.Open(blob)
+	if err != nil {
+		rv.log.Info("external mail fails its integrity check", zap.String("id", in.ID),
+			rv.hash("from", in.sender), zap.String("host", urlHost(x.URL)), zap.Error(err))
+		return refuse(stanza.Modify, stanza.NotAcceptable, "The uploaded mail does not match the size and "+
+			"SHA-256 in your message or does not decrypt with its key; nothing was sent.")
+	}
+	rv.log.Info("external mail fetched", zap.String("id", in.ID), rv.hash("from", in.sender),
+		zap.String("host", urlHost(x.URL)), zap.Int("bytes", len(raw)))
+	m := *p.Mail
+	m.Raw, m.External = raw, nil
+	p.Mail = &m
+	return nil
+}
+
+// maxExternal is the largest mail accepted as an upload: what compose
+// embeds and what policy lets the gateway send, whichever is smaller.
+func (rv *Reverse) maxExternal(d policy.Decision) int64 {
+	limit := int64(rv.cfg.Compose.MaxEmbeddedBytes)
+	if limit <= 0 {
+		limit = compose.DefaultMaxEmbeddedBytes
+	}
+	if d.MaxMessageBytes > 0 {
+		limit = min(limit, d.MaxMessageBytes)
+	}
+	return limit
+}
+
+// fetchRefusal explains a failed download: a temporary failure asks the
+// client to send the message again later; nothing was spooled.
+func fetchRefusal(err error) *refusal {
+	na := func(text string) *refusal { return refuse(stanza.Modify, stanza.NotAcceptable, text) }
+	var ue *upload.Error
+	switch {
+	case upload.IsTemporary(err):
+		return refuse(stanza.Wait, stanza.RemoteServerTimeout, "The gateway could not download the "+
+			"uploaded mail just now; send the message again later.")
+	case errors.Is(err, upload.ErrTooLarge):
+		return na("The upload server sent more than the declared size of the mail; nothing was sent.")
+	case errors.Is(err, upload.ErrBadURL):
+		return na("The gateway does not download from the mail's upload URL (https only, no user " +
+			"name); nothing was sent.")
+	case errors.As(err, &ue) && ue.Status != 0:
+		return na(fmt.Sprintf("The upload server refused to hand over the mail (HTTP %d): upload it "+
+			"again and send a new message.", ue.Status))
+	}
+	return na("The gateway could not download the uploaded mail; nothing was sent.")
+}
+
+// urlHost is the host of a blob URL: the path is a capability and is
+// never logged.
+func urlHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	return u.Host
+}
+
+// redactURL is err's text without the blob URL's path and query, which
+// *url.Error and others quote.
+func redactURL(err error, raw string) string {
+	s := err.Error()
+	urls := []string{raw}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		urls = append(urls, ue.URL)
+	}
+	if u, perr := url.Parse(raw); perr == nil {
+		urls = append(urls, u.String())
+	}
+	for _, v := range urls {
+		if v == "" {
+			continue
+		}
+		red := "<url>"
+		if u, perr := url.Parse(v); perr == nil && u.Host != "" {
+			red = u.Scheme + "://" + u.Host + "/…"
+		}
+		s = strings.ReplaceAll(s, v, red)
+	}
+	return s
+}

@@ -1,0 +1,191 @@
+package reverse
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"passerelle/bridge/payload"
+	"passerelle/bridge/upload"
+	"passerelle/gateway/compose"
+)
+
+const blobURL = "https://upload.example.org/slot/s3cr3t-capability/mail.bin"
+
+// fakeFetcher serves one blob, or fails with err.
+type fakeFetcher struct {
+	mu    sync.Mutex
+	blob  []byte
+	err   error
+	calls int
+	max   int64
+	url   string
+}
+
+func (f *fakeFetcher) Fetch(_ context.Context, u string, maxSize int64) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	f.max, f.url = maxSize, u
+	if f.err != nil {
+		return nil, f.err
+	}
+	if int64(len(f.blob)) > maxSize {
+		return nil, &upload.Error{Op: "get", Kind: upload.ErrTooLarge, MaxSize: maxSize}
+	}
+	return f.blob, nil
+}
+
+// externalMail seals a mail with a marker in its body as an upload.
+func externalMail(t *testing.T, marker string) (*payload.External, []byte) {
+	t.Helper()
+	raw := "From: someone@client.example\r\nSubject: big " + marker + "\r\n\r\n" +
+		strings.Repeat("line of a large mail\r\n", 1000) + "end " + marker + "\r\n"
+	x, blob, err := payload.SealExternal([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.URL = blobURL
+	return x, blob
+}
+
+func TestExternal(t *testing.T) {
+	x, blob := externalMail(t, "marker-ext")
+	tampered := bytes.Clone(blob)
+	tampered[10] ^= 1
+	_, otherBlob := externalMail(t, "marker-oth") // same size, another mail
+	ox := func(x *payload.External) string {
+		return sealed(t, bobPuppet, keyset.alice, &payload.Payload{Body: "text", Mail: &payload.Mail{External: x}})
+	}
+	plainMail, err := payload.MailTokens(&payload.Mail{External: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain bytes.Buffer
+	enc := xml.NewEncoder(&plain)
+	for _, tok := range plainMail {
+		enc.EncodeToken(tok)
+	}
+	enc.Flush()
+
+	for _, tc := range []struct {
+		name       string
+		children   string
+		fetcher    *fakeFetcher // nil: no Fetcher configured
+		compose    compose.Limits
+		wantType   string // error type; "" : spooled
+		wantCond   string
+		wantText   string
+		wantFetch  bool
+		wantInBody string
+	}{
+		{name: "ok", children: ox(x), fetcher: &fakeFetcher{blob: blob}, wantFetch: true,
+			wantInBody: "end marker-ext"},
+		{name: "temporary failure", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
+			err: &upload.Error{Op: "get", Kind: upload.ErrTransport, Transient: true,
+				Err: &url.Error{Op: "Get", URL: blobURL, Err: errors.New("connection refused")}}},
+			wantType: "wait", wantCond: "remote-server-timeout", wantText: "again later"},
+		{name: "HTTP 503", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
+			err: &upload.Error{Op: "get", Kind: upload.ErrHTTP, Status: 503, Transient: true}},
+			wantType: "wait", wantCond: "remote-server-timeout"},
+		{name: "HTTP 404", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
+			err: &upload.Error{Op: "get", Kind: upload.ErrHTTP, Status: 404}},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "HTTP 404"},
+		{name: "tampered blob", children: ox(x), fetcher: &fakeFetcher{blob: tampered}, wantFetch: true,
+			wantType: "modify", wantCond: "not-acceptable", wantText: "does not match"},
+		{name: "another blob", children: ox(x), fetcher: &fakeFetcher{blob: otherBlob}, wantFetch: true,
+			wantType: "modify", wantCond: "not-acceptable", wantText: "does not match"},
+		{name: "server sends too much", children: ox(x), fetcher: &fakeFetcher{blob: append(bytes.Clone(blob), 0)},
+			wantFetch: true, wantType: "modify", wantCond: "not-acceptable", wantText: "more than the declared size"},
+		{name: "declared size over the limit", children: ox(x), fetcher: &fakeFetcher{blob: blob},
+			compose:  compose.Limits{MaxEmbeddedBytes: int(x.Size) - 1},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "larger than this gateway sends"},
+		{name: "URL refused", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
+			err: &upload.Error{Op: "url", Kind: upload.ErrBadURL}},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "https only"},
+		{name: "plaintext body refused", children: "<body>text</body>" + plain.String(),
+			fetcher: &fakeFetcher{blob: blob}, wantType: "modify", wantCond: "not-acceptable", wantText: "only inside an OX"},
+		{name: "no fetcher", children: ox(x),
+			wantType: "cancel", wantCond: "feature-not-implemented", wantText: "HTTP upload"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zap.DebugLevel)
+			f := newFixture(t, Limits{}, nil, func(c *Config) {
+				c.Log, c.Compose = zap.New(core), tc.compose
+				if tc.fetcher != nil {
+					c.Fetcher = tc.fetcher
+				}
+			})
+			f.deliver(t, stanzaXML("alice@example.org/a", bobPuppet, "x1", tc.children))
+			if tc.fetcher != nil && (tc.fetcher.calls > 0) != tc.wantFetch {
+				t.Errorf("fetched %d times, want fetch %v", tc.fetcher.calls, tc.wantFetch)
+			}
+			if tc.wantFetch && (tc.fetcher.max != x.Size+payload.TagSize || tc.fetcher.url != blobURL) {
+				t.Errorf("Fetch(%q, %d), want (%q, %d)", tc.fetcher.url, tc.fetcher.max, blobURL, x.Size+payload.TagSize)
+			}
+			for _, e := range logs.All() {
+				if line := e.Message + " " + strings.Join(fieldValues(e.ContextMap()), " "); strings.Contains(line, "s3cr3t") {
+					t.Errorf("log %q reveals the URL's path", line)
+				}
+			}
+			if tc.wantCond != "" {
+				got := f.last(t)
+				if got.Type != "error" || !strings.Contains(got.xml, "<"+tc.wantCond+" ") ||
+					!strings.Contains(got.xml, `type="`+tc.wantType+`"`) || !strings.Contains(got.xml, tc.wantText) {
+					t.Fatalf("reply = %+v %s, want %s %s %q", got.Message, got.xml, tc.wantType, tc.wantCond, tc.wantText)
+				}
+				if len(f.spool.envs) != 0 {
+					t.Fatal("refused message was spooled")
+				}
+				return
+			}
+			if len(f.spool.envs) != 1 {
+				t.Fatalf("spooled %d messages; replies %+v", len(f.spool.envs), f.sender.sent)
+			}
+			body := f.spool.bodies[0]
+			if !bytes.Contains(body, []byte(tc.wantInBody)) || !bytes.Contains(body, []byte("From: <alice@example.org>\r\n")) {
+				t.Errorf("spooled mail lacks %q or alice as From:\n%.500s", tc.wantInBody, body)
+			}
+		})
+	}
+}
+
+// TestExternalRetryAfterTemporaryFailure: the same stanza sent again once
+// the upload server is back is delivered, once.
+func TestExternalRetryAfterTemporaryFailure(t *testing.T) {
+	x, blob := externalMail(t, "marker-retry")
+	ff := &fakeFetcher{err: &upload.Error{Op: "get", Kind: upload.ErrHTTP, Status: 502, Transient: true}}
+	f := newFixture(t, Limits{}, nil, func(c *Config) { c.Fetcher = ff })
+	msg := stanzaXML("alice@example.org/a", bobPuppet, "r1",
+		sealed(t, bobPuppet, keyset.alice, &payload.Payload{Mail: &payload.Mail{External: x}})+
+			"<origin-id xmlns='urn:xmpp:sid:0' id='retry-1'/>")
+	f.deliver(t, msg)
+	if got := f.last(t); !strings.Contains(got.xml, "remote-server-timeout") || len(f.spool.envs) != 0 {
+		t.Fatalf("first attempt: %s, %d spooled", got.xml, len(f.spool.envs))
+	}
+	ff.mu.Lock()
+	ff.err, ff.blob = nil, blob
+	ff.mu.Unlock()
+	f.deliver(t, msg)
+	if len(f.spool.envs) != 1 || !bytes.Contains(f.spool.bodies[0], []byte("end marker-retry")) {
+		t.Fatalf("retry: %d spooled; replies %+v", len(f.spool.envs), f.sender.sent)
+	}
+}
+
+func fieldValues(m map[string]any) []string {
+	var out []string
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out = append(out, k+"="+s)
+		}
+	}
+	return out
+}
