@@ -19,6 +19,7 @@ import (
 	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
 	"passerelle/bridge/pep"
+	"passerelle/internal/gpgtest"
 	"passerelle/internal/prosodytest"
 )
 
@@ -178,43 +179,16 @@ func TestForwardNoKeyIsRefusedAtRcpt(t *testing.T) {
 	env.alice.none(t, time.Second)
 }
 
-// gpgDecrypt decrypts a raw OpenPGP message with GnuPG in a fresh
-// GNUPGHOME holding the recipient's secret key and the signer's public key,
+// gpgDecrypt decrypts a raw or armored OpenPGP message with GnuPG in a
+// fresh home holding the recipient's secret key and the signer's public key,
 // and returns the plaintext and gpg's status lines.
 func gpgDecrypt(t *testing.T, ct []byte, recipient, signer *openpgp.Entity) (plain, status string) {
 	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Fatalf("gpg is not installed: run `make deps`: %v", err)
-	}
-	home := t.TempDir()
-	run := func(stdin []byte, args ...string) (string, string) {
-		cmd := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--no-tty"}, args...)...)
-		cmd.Stdin = bytes.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("gpg %v: %v\n%s", args, err, errb.String())
-		}
-		return out.String(), errb.String()
-	}
-	var sec bytes.Buffer
-	if err := recipient.SerializePrivate(&sec, nil); err != nil {
-		t.Fatal(err)
-	}
-	run(sec.Bytes(), "--import")
-	pub, err := keys.ArmorPublic(signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(pub, "--import")
-	run(nil, "--import-ownertrust") // none: the signature is still reported GOODSIG
-	statusFile := filepath.Join(home, "status")
-	plain, _ = run(ct, "--status-file", statusFile, "--decrypt")
-	st, err := os.ReadFile(statusFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return plain, string(st)
+	g := gpgtest.New(t)
+	g.Import(recipient, true)
+	g.Import(signer, false)
+	out, st := g.Run(ct, "--decrypt")
+	return string(out), st
 }
 
 func TestForwardGnuPGReadsWhatWeSend(t *testing.T) {

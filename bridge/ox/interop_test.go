@@ -10,84 +10,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"passerelle/bridge/keys"
+	"passerelle/internal/gpgtest"
 )
-
-// gpg is a GnuPG 2.2 instance with a throw-away home directory.
-type gpg struct {
-	t    *testing.T
-	bin  string
-	home string
-}
-
-func newGPG(t *testing.T) *gpg {
-	t.Helper()
-	bin, err := exec.LookPath("gpg")
-	if err != nil {
-		t.Fatal("gpg (GnuPG 2.2) is not installed: the OpenPGP interop tests need it (apt-get install gnupg)")
-	}
-	home, err := os.MkdirTemp("", "oxgpg") // short: gpg-agent's socket path is limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(home, 0o700)
-	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
-		os.RemoveAll(home)
-	})
-	return &gpg{t: t, bin: bin, home: home}
-}
-
-// run runs gpg and returns stdout and the status lines (--status-fd).
-func (g *gpg) run(stdin []byte, args ...string) ([]byte, string) {
-	g.t.Helper()
-	base := []string{"--homedir", g.home, "--batch", "--no-tty", "--pinentry-mode", "loopback",
-		"--passphrase", "", "--status-fd", "2"}
-	cmd := exec.Command(g.bin, append(base, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		g.t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.Bytes(), errb.String()
-}
-
-func armorKey(t testing.TB, e *openpgp.Entity, secret bool) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	typ := openpgp.PublicKeyType
-	if secret {
-		typ = openpgp.PrivateKeyType
-	}
-	w, _ := armor.Encode(&buf, typ, nil)
-	var err error
-	if secret {
-		err = e.SerializePrivateWithoutSigning(w, nil)
-	} else {
-		err = e.Serialize(w)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	return buf.Bytes()
-}
 
 func fpr(e *openpgp.Entity) string { return string(keys.FingerprintOf(e)) }
 
 func TestGnuPGOpensSeal(t *testing.T) {
 	f := newFixture(t)
-	g := newGPG(t)
-	g.run(armorKey(t, f.alice, true), "--import")
-	g.run(armorKey(t, f.puppet, false), "--import")
-	g.run(armorKey(t, f.domain, false), "--import")
+	g := gpgtest.New(t)
+	g.Run(gpgtest.ArmorKey(t, f.alice, true), "--import")
+	g.Run(gpgtest.ArmorKey(t, f.puppet, false), "--import")
+	g.Run(gpgtest.ArmorKey(t, f.domain, false), "--import")
 
 	ct := f.seal(t, func(c *SealConfig) { c.Time = time.Now() })
-	plain, status := g.run(ct, "--decrypt")
+	plain, status := g.Run(ct, "--decrypt")
 	if !bytes.HasPrefix(plain, []byte("<signcrypt xmlns='urn:xmpp:openpgp:0'><to jid='alice@example.org'/>")) ||
 		!bytes.Contains(plain, []byte("<payload>"+payload+"</payload>")) {
 		t.Errorf("gpg plaintext = %s", plain)
@@ -104,11 +43,11 @@ func TestGnuPGOpensSeal(t *testing.T) {
 	t.Logf("gpg status:\n%s", grepStatus(status, "DECRYPTION_INFO", "VALIDSIG", "GOODSIG"))
 
 	// The domain key's certification of the puppet user ID checks out in gpg.
-	sigs, _ := g.run(nil, "--with-colons", "--check-sigs", fpr(f.puppet))
+	sigs, _ := g.Run(nil, "--with-colons", "--check-sigs", fpr(f.puppet))
 	if !strings.Contains(string(sigs), "sig:!::22:"+fpr(f.domain)[24:]) {
 		t.Errorf("no good domain certification in:\n%s", sigs)
 	}
-	list, _ := g.run(nil, "--with-colons", "--list-keys", fpr(f.puppet))
+	list, _ := g.Run(nil, "--with-colons", "--list-keys", fpr(f.puppet))
 	t.Logf("gpg key listing:\n%s", list)
 	if !strings.Contains(string(list), "pub:-:255:22:") || !strings.Contains(string(list), "sub:-:255:18:") {
 		t.Errorf("gpg does not list ed25519(22)/cv25519(18):\n%s", list)
@@ -117,21 +56,21 @@ func TestGnuPGOpensSeal(t *testing.T) {
 
 func TestOpenGnuPGMessage(t *testing.T) {
 	f := newFixture(t)
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "xmpp:juliet@example.net", "future-default", "default", "never")
-	julietPub, _ := g.run(nil, "--export", "xmpp:juliet@example.net")
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "xmpp:juliet@example.net", "future-default", "default", "never")
+	julietPub, _ := g.Run(nil, "--export", "xmpp:juliet@example.net")
 	el, err := keys.ParseKeys(julietPub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	juliet := el[0]
 	t.Logf("gpg-made key: v%d algo %d, subkey algo %d", juliet.PrimaryKey.Version, juliet.PrimaryKey.PubKeyAlgo, juliet.Subkeys[0].PublicKey.PubKeyAlgo)
-	g.run(armorKey(t, f.alice, false), "--import")
+	g.Run(gpgtest.ArmorKey(t, f.alice, false), "--import")
 
 	now := time.Now().UTC()
 	plain := fmt.Sprintf("<signcrypt xmlns='urn:xmpp:openpgp:0'><to jid='alice@example.org'/><time stamp='%s'/><rpad>xyz</rpad><payload>%s</payload></signcrypt>",
 		now.Format(time.RFC3339), payload)
-	ct, _ := g.run([]byte(plain), "--trust-model", "always", "--encrypt", "--sign",
+	ct, _ := g.Run([]byte(plain), "--trust-model", "always", "--encrypt", "--sign",
 		"--recipient", fpr(f.alice), "--local-user", "xmpp:juliet@example.net")
 	sc, err := Open(ct, OpenConfig{Keyring: openpgp.EntityList{f.alice}, Senders: openpgp.EntityList{juliet},
 		Recipient: aliceJID})
@@ -182,8 +121,8 @@ func TestSqopInterop(t *testing.T) {
 		}
 		return p
 	}
-	aliceSec, alicePub := write("alice.sec", armorKey(t, f.alice, true)), write("alice.pub", armorKey(t, f.alice, false))
-	pupSec, pupPub := write("puppet.sec", armorKey(t, f.puppet, true)), write("puppet.pub", armorKey(t, f.puppet, false))
+	aliceSec, alicePub := write("alice.sec", gpgtest.ArmorKey(t, f.alice, true)), write("alice.pub", gpgtest.ArmorKey(t, f.alice, false))
+	pupSec, pupPub := write("puppet.sec", gpgtest.ArmorKey(t, f.puppet, true)), write("puppet.pub", gpgtest.ArmorKey(t, f.puppet, false))
 
 	// Ours -> sqop.
 	verif := filepath.Join(dir, "verif")
