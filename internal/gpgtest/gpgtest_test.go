@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
 func TestImportAndList(t *testing.T) {
