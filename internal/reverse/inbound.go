@@ -170,35 +170,26 @@ func clientNS(s string) bool { return s == "" || s == payload.NSClient || s == n
 
 // charData collects the text of a leaf element up to its end.
 func charData(r xml.TokenReader) ([]byte, error) {
-	var b []byte
-	for depth := 1; depth > 0; {
-		tok, err := r.Token()
-		if err != nil {
-			return nil, fmt.Errorf("read element: %w", err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-			if depth == 1 {
-				if len(b)+len(t) > maxStanzaBytes {
-					return nil, errStanzaTooLarge
-				}
-				b = append(b, t...)
-			}
-		}
-	}
-	return b, nil
+	b, _, err := readElement(r, true)
+	return b, err
 }
 
+// skipElement reads past an element and returns how much text it held.
 func skipElement(r xml.TokenReader) (int, error) {
+	_, n, err := readElement(r, false)
+	return n, err
+}
+
+// readElement reads to the end of the element whose start was read,
+// counting its text; with keep it also returns the element's own text
+// (not its children's), bounded by maxStanzaBytes.
+func readElement(r xml.TokenReader, keep bool) ([]byte, int, error) {
+	var b []byte
 	n := 0
 	for depth := 1; depth > 0; {
 		tok, err := r.Token()
 		if err != nil {
-			return n, fmt.Errorf("read element: %w", err)
+			return nil, n, fmt.Errorf("read element: %w", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -207,9 +198,15 @@ func skipElement(r xml.TokenReader) (int, error) {
 			depth--
 		case xml.CharData:
 			n += len(t)
+			if keep && depth == 1 {
+				if len(b)+len(t) > maxStanzaBytes {
+					return nil, n, errStanzaTooLarge
+				}
+				b = append(b, t...)
+			}
 		}
 	}
-	return n, nil
+	return b, n, nil
 }
 
 // copyElement re-encodes the element whose start was read, dropping
