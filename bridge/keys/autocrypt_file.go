@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 const (
@@ -96,7 +98,7 @@ func (s *AutocryptStore) write(p *AutocryptPeer) error {
 	if _, known := s.index[name]; !known && len(s.index) >= s.max {
 		s.evict()
 	}
-	if err := writeFileAtomic(s.dir, name, data); err != nil {
+	if err := fsutil.WriteAtomic(fsutil.OS{}, s.dir, name, data); err != nil {
 		return err
 	}
 	s.index[name] = s.now()

@@ -12,6 +12,8 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 // MaxKeyringKeys bounds the number of keys a Keyring holds.
@@ -132,7 +134,7 @@ func (k *Keyring) store(e *openpgp.Entity) (Fingerprint, error) {
 		return "", err
 	}
 	fp := FingerprintOf(e)
-	if err := writeFileAtomic(k.dir, string(fp)+".asc", data); err != nil {
+	if err := fsutil.WriteAtomic(fsutil.OS{}, k.dir, string(fp)+".asc", data); err != nil {
 		return "", err
 	}
 	pub, err := ParseKeys(data) // drop any secret material from memory too

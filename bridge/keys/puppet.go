@@ -10,6 +10,8 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 // PuppetKey returns the key of puppetJID (a bare JID on the gateway's
@@ -85,7 +87,9 @@ func (s *Store) makePuppet(jid string, domain *openpgp.Entity) (*openpgp.Entity,
 	if err != nil {
 		return nil, err
 	}
-	err = writeFileNew(s.dir, puppetFile(jid), data)
+	// puppetFile is puppets/<hash>.asc: CreateNew links it there and fsyncs
+	// puppets/, the directory that holds the new entry (M2).
+	err = fsutil.CreateNew(s.fs, s.dir, puppetFile(jid), data)
 	if errors.Is(err, os.ErrExist) { // another process made it first
 		return s.loadPuppet(jid)
 	}

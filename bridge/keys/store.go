@@ -13,6 +13,8 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 const (
@@ -26,6 +28,7 @@ const (
 // files are created with link(2) so even two writers never replace a key.
 type Store struct {
 	dir    string
+	fs     fsutil.FS // every write goes through it (tests inject faults)
 	log    *zap.Logger
 	now    func() time.Time
 	flight flight[*openpgp.Entity]
@@ -39,10 +42,10 @@ type Store struct {
 // OpenStore opens (creating if needed) the key directory dir and loads the
 // domain key if there is one.
 func OpenStore(dir string, log *zap.Logger) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, puppetDir), 0o700); err != nil {
+	if err := fsutil.MkdirAll(fsutil.OS{}, filepath.Join(dir, puppetDir)); err != nil {
 		return nil, fmt.Errorf("open key store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, log: log.Named("keys"), now: time.Now,
+	s := &Store{dir: dir, fs: fsutil.OS{}, log: log.Named("keys"), now: time.Now,
 		puppets: make(map[string]*openpgp.Entity)}
 	e, err := loadSecret(filepath.Join(dir, domainFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -75,7 +78,7 @@ func (s *Store) InitDomainKey(domain string, now time.Time) (*openpgp.Entity, er
 	if err != nil {
 		return nil, err
 	}
-	err = writeFileNew(s.dir, domainFile, data)
+	err = fsutil.CreateNew(s.fs, s.dir, domainFile, data)
 	if errors.Is(err, os.ErrExist) {
 		if e, err = loadSecret(filepath.Join(s.dir, domainFile)); err != nil {
 			return nil, fmt.Errorf("init domain key: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"passerelle/gateway/dkim"
+	"passerelle/internal/fsutil"
 )
 
 // keysDKIM prints the DNS TXT record to publish for each [[dkim]] key of
@@ -64,19 +65,8 @@ func makeDKIMKey(path string, stdout io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("keys dkim: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("keys dkim: %w", err)
-	}
-	if _, err := f.Write(pem); err != nil {
-		f.Close()
-		return fmt.Errorf("keys dkim: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("keys dkim: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
+	// never replace an existing key; whole or absent after a crash
+	if err := fsutil.CreateNew(fsutil.OS{}, filepath.Dir(path), filepath.Base(path), pem); err != nil {
 		return fmt.Errorf("keys dkim: write %s: %w", path, err)
 	}
 	fmt.Fprintf(stdout, "; new DKIM key written to %s\n", path)

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap/zaptest"
+
+	"passerelle/internal/fsutil"
 )
 
 // faultFS counts every file system operation and fails the failAt-th with
@@ -45,7 +47,7 @@ func (f *faultFS) step(op string) error {
 	return nil
 }
 
-func (f *faultFS) Create(name string) (file, error) {
+func (f *faultFS) Create(name string) (fsutil.File, error) {
 	if err := f.step("create"); err != nil {
 		return nil, err
 	}
@@ -53,7 +55,7 @@ func (f *faultFS) Create(name string) (file, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{file: fl, fs: f}, nil
+	return &faultFile{File: fl, fs: f}, nil
 }
 
 func (f *faultFS) Rename(o, n string) error {
@@ -78,7 +80,7 @@ func (f *faultFS) SyncDir(name string) error {
 }
 
 type faultFile struct {
-	file
+	fsutil.File
 	fs *faultFS
 }
 
@@ -86,19 +88,19 @@ func (f *faultFile) Write(p []byte) (int, error) {
 	if err := f.fs.step("write"); err != nil {
 		return 0, err
 	}
-	return f.file.Write(p)
+	return f.File.Write(p)
 }
 
 func (f *faultFile) Sync() error {
 	if err := f.fs.step("fsync"); err != nil {
 		return err
 	}
-	return f.file.Sync()
+	return f.File.Sync()
 }
 
 func (f *faultFile) Close() error {
 	err := f.fs.step("close")
-	cerr := f.file.Close() // never leak the descriptor
+	cerr := f.File.Close() // never leak the descriptor
 	if err != nil {
 		return err
 	}

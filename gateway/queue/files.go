@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 // ctxReader stops a copy when its context is done.
@@ -26,25 +28,12 @@ func (c ctxReader) Read(p []byte) (int, error) {
 }
 
 // writeFile creates path (it must not exist), copies r into it and fsyncs
-// and closes it. It returns the size and SHA-256 of what was written. On
-// error the file is removed.
+// and closes it ([fsutil.WriteFile]). It returns the size and SHA-256 of
+// what was written. On error the file is removed.
 func (s *FileStore) writeFile(ctx context.Context, path string, r io.Reader) (int64, string, error) {
-	f, err := s.fs.Create(path)
-	if err != nil {
-		return 0, "", writeError("create", err)
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
-	if err == nil {
-		err = wrapOp("fsync", f.Sync())
-	} else if ctx.Err() == nil {
-		err = fmt.Errorf("write: %w", err)
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close: %w", cerr)
-	}
+	n, err := fsutil.WriteFile(s.fs, path, io.TeeReader(ctxReader{ctx, r}, h))
 	if err != nil {
-		s.removeQuietly(path)
 		if ctx.Err() != nil {
 			return 0, "", ctx.Err()
 		}
@@ -53,21 +42,20 @@ func (s *FileStore) writeFile(ctx context.Context, path string, r io.Reader) (in
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeAtomic replaces path with data: write a temporary file, fsync it,
-// rename it over path and fsync path's directory. Readers see the old or
-// the new content, never a mix. renamed reports whether the rename
+// writeAtomic replaces path with data: write a temporary file in tmp/,
+// fsync it, rename it over path and fsync path's directory
+// ([fsutil.Commit]). The temporary lives in tmp/ (same file system, emptied
+// by Recover), so env/ only ever holds committed envelopes. Readers see the
+// old or the new content, never a mix. renamed reports whether the rename
 // happened (so the new content may be visible) even when err is not nil.
 func (s *FileStore) writeAtomic(ctx context.Context, path string, data []byte) (renamed bool, err error) {
 	tmp := s.tmpPath(filepath.Base(path))
 	if _, _, err := s.writeFile(ctx, tmp, bytes.NewReader(data)); err != nil {
 		return false, err
 	}
-	if err := s.fs.Rename(tmp, path); err != nil {
-		s.removeQuietly(tmp)
-		return false, writeError("rename", err)
-	}
-	if err := s.fs.SyncDir(filepath.Dir(path)); err != nil {
-		return true, writeError("fsync dir", err)
+	renamed, err = fsutil.Commit(s.fs, tmp, path)
+	if err != nil {
+		return renamed, writeError("commit", err)
 	}
 	return true, nil
 }

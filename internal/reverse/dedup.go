@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 // Defaults of DedupConfig.
@@ -101,6 +103,7 @@ func openDedup(cfg DedupConfig, now func() time.Time, log *zap.Logger) (*dedup, 
 	if err := os.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
 		return nil, fmt.Errorf("open dedup file: %w", err)
 	}
+	fsutil.RemoveTemps(fsutil.OS{}, d.path) // a compaction cut short by a crash
 	if err := d.load(); err != nil {
 		return nil, err
 	}
@@ -127,14 +130,8 @@ func (d *dedup) seed(keys map[string]time.Time) {
 // openAppend opens the file for appending and fsyncs its directory, so a
 // newly created file survives a crash.
 func (d *dedup) openAppend() error {
-	f, err := os.OpenFile(d.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err == nil {
-		err = syncDir(filepath.Dir(d.path))
-	}
+	f, err := fsutil.OpenAppend(fsutil.OS{}, d.path)
 	if err != nil {
-		if f != nil {
-			f.Close()
-		}
 		return fmt.Errorf("open dedup file: %w", err)
 	}
 	d.f = f
@@ -338,13 +335,7 @@ func (d *dedup) compact() error {
 	}
 	live := len(d.done)
 	d.mu.Unlock()
-	tmp := d.path + ".tmp"
-	err := writeSynced(tmp, b)
-	if err == nil {
-		err = os.Rename(tmp, d.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := fsutil.WriteAtomic(fsutil.OS{}, filepath.Dir(d.path), filepath.Base(d.path), b); err != nil {
 		return fmt.Errorf("compact dedup file: %w", err)
 	}
 	if d.f != nil {
@@ -353,33 +344,6 @@ func (d *dedup) compact() error {
 	}
 	d.lines, d.torn = live, false
 	return d.openAppend()
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // close closes the file; later keys are kept in memory only.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/fsutil"
 )
 
 // Bounds of the thread store.
@@ -44,9 +47,10 @@ type record struct {
 // only as hashes. A record lost in a crash costs only threading. It is safe
 // for concurrent use.
 type Threads struct {
-	path string
-	max  int
-	log  *zap.Logger
+	path  string
+	max   int
+	slack int // dead lines tolerated beyond the live ones before compacting
+	log   *zap.Logger
 
 	mu     sync.Mutex
 	f      *os.File
@@ -64,25 +68,32 @@ func OpenThreads(path string, max int, log *zap.Logger) (*Threads, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	t := &Threads{path: path, max: max, log: log.Named("threads"),
+	t := &Threads{path: path, max: max, slack: 1000, log: log.Named("threads"),
 		thread: map[string]Entry{}, pair: map[string]Entry{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open thread store: %w", err)
 	}
+	fsutil.RemoveTemps(fsutil.OS{}, path) // a compaction cut short by a crash
 	if err := t.load(); err != nil {
 		return nil, err
 	}
-	if t.lines > 2*(len(t.thread)+len(t.pair))+1000 {
+	if t.overgrown() {
 		if err := t.compact(); err != nil {
 			return nil, err
 		}
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := fsutil.OpenAppend(fsutil.OS{}, path)
 	if err != nil {
 		return nil, fmt.Errorf("open thread store: %w", err)
 	}
 	t.f = f
 	return t, nil
+}
+
+// overgrown reports whether the file holds more than twice the live
+// entries (plus some slack). t.mu is held or t is not shared yet.
+func (t *Threads) overgrown() bool {
+	return t.lines > 2*(len(t.thread)+len(t.pair))+t.slack
 }
 
 func (t *Threads) load() error {
@@ -146,42 +157,39 @@ func evict(m map[string]Entry, max int) {
 	}
 }
 
-// compact rewrites the file with the live entries only.
+// compact rewrites the file with the live entries only, atomically (the
+// new file and its directory entry are fsynced before and after the
+// rename). t.mu is held or t is not shared yet; an open t.f is reopened on
+// the new file.
 func (t *Threads) compact() error {
-	tmp := t.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("compact thread store: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for k, e := range t.thread {
-		if err == nil {
-			err = enc.Encode(record{Thread: k, Entry: e})
+	err := fsutil.WriteAtomicFunc(fsutil.OS{}, t.path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for k, e := range t.thread {
+			if err := enc.Encode(record{Thread: k, Entry: e}); err != nil {
+				return err
+			}
 		}
-	}
-	for k, e := range t.pair {
-		if err == nil {
-			err = enc.Encode(record{Pair: k, Entry: e})
+		for k, e := range t.pair {
+			if err := enc.Encode(record{Pair: k, Entry: e}); err != nil {
+				return err
+			}
 		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, t.path)
-	}
+		return nil
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("compact thread store: %w", err)
 	}
 	t.lines = len(t.thread) + len(t.pair)
+	if t.f == nil {
+		return nil
+	}
+	t.f.Close() // it names the old file
+	t.f = nil
+	f, err := fsutil.OpenAppend(fsutil.OS{}, t.path)
+	if err != nil {
+		return fmt.Errorf("compact thread store: %w", err)
+	}
+	t.f = f
 	return nil
 }
 
@@ -211,6 +219,9 @@ func (t *Threads) Record(_ context.Context, puppet, user, thread, messageID stri
 		return fmt.Errorf("thread store: write: %w", err)
 	}
 	t.lines++
+	if t.overgrown() { // L1: compact while running, not only at open
+		return t.compact()
+	}
 	return nil
 }
 

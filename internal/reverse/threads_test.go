@@ -48,3 +48,45 @@ func TestThreadsPersistAndCompact(t *testing.T) {
 		t.Error("correspondents stored in the clear")
 	}
 }
+
+// TestThreadsCompactWhileRunning is L1: a long-running gateway fed mail
+// with distinct Message-IDs must not grow the file without bound; it
+// compacts (atomically, with the directory synced) once the file holds
+// twice what is live, and the entries survive a reopen.
+func TestThreadsCompactWhileRunning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "threads.log")
+	th, err := OpenThreads(path, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.slack = 5
+	maxLines := 0
+	for i := range 500 {
+		if err := th.Record(t.Context(), "p@c", "u@l", fmt.Sprintf("t%d", i), fmt.Sprintf("m%d@x", i), nil); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		maxLines = max(maxLines, strings.Count(string(b), "\n"))
+	}
+	// live: at most 10 threads and 1 pair; bound 2*(11)+5 plus the line
+	// that triggers a compaction.
+	if maxLines > 2*11+5+1 {
+		t.Fatalf("file reached %d lines while running, want <= %d", maxLines, 2*11+6)
+	}
+	if err := th.Record(t.Context(), "p@c", "u@l", "last", "last@x", nil); err != nil {
+		t.Fatal(err)
+	}
+	th.Close()
+	th, err = OpenThreads(path, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close()
+	if e, ok := th.ByThread("last"); !ok || e.MessageID != "last@x" {
+		t.Fatalf("entry written after a compaction lost: %+v %v", e, ok)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Fatalf("directory holds %d files, want only threads.log", len(ents))
+	}
+}
