@@ -33,6 +33,7 @@ func TestBrokenConfigListsEveryError(t *testing.T) {
 		"smtp.max_recipients",
 		"smtp.max_line_length",
 		"smtp.max_conns_per_ip",
+		"smtp.data_memory_budget: 1048576 is below",
 		"smtp.mx.listen",
 		"spool.dir: required",
 		"spool.workers",

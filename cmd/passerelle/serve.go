@@ -218,7 +218,8 @@ func (g *gateway) buildSMTP() error {
 		MaxLineLength: s.MaxLineLength, MaxRecipients: s.MaxRecipients, MaxMessageBytes: s.MaxMessageBytes,
 		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration, MaxConns: s.MaxConns,
 		MaxConnsPerIP: s.MaxConnsPerIP, MaxBadCommands: s.MaxBadCommands, GreetDelay: s.GreetDelay.Duration,
-		Logger: g.log, AddressHasher: g.hash}
+		DataBudget: smtpd.NewBudget(s.DataMemoryBudget), // one for both listeners
+		Logger:     g.log, AddressHasher: g.hash}
 	if s.MX.Listen != "" {
 		if err := g.addListener("mx", s.MX.Listen, base); err != nil {
 			return err

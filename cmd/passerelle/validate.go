@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"passerelle/gateway/smtpd"
 	"passerelle/policy"
 
 	"mellium.im/xmpp/jid"
@@ -56,16 +57,21 @@ func (c *Config) validate() []error {
 func (s SMTPConfig) validate() []error {
 	var errs []error
 	positive := map[string]int64{
-		"smtp.max_message_bytes": s.MaxMessageBytes,
-		"smtp.max_line_length":   int64(s.MaxLineLength),
-		"smtp.max_conns":         int64(s.MaxConns),
-		"smtp.max_conns_per_ip":  int64(s.MaxConnsPerIP),
-		"smtp.max_bad_commands":  int64(s.MaxBadCommands),
+		"smtp.max_message_bytes":  s.MaxMessageBytes,
+		"smtp.max_line_length":    int64(s.MaxLineLength),
+		"smtp.max_conns":          int64(s.MaxConns),
+		"smtp.max_conns_per_ip":   int64(s.MaxConnsPerIP),
+		"smtp.max_bad_commands":   int64(s.MaxBadCommands),
+		"smtp.data_memory_budget": s.DataMemoryBudget,
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive", k))
 		}
+	}
+	if s.DataMemoryBudget > 0 && s.DataMemoryBudget < smtpd.DataMemoryFactor*s.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("smtp.data_memory_budget: %d is below %d × smtp.max_message_bytes (%d): no message of the maximum size could be accepted",
+			s.DataMemoryBudget, smtpd.DataMemoryFactor, smtpd.DataMemoryFactor*s.MaxMessageBytes))
 	}
 	if s.MaxRecipients < 100 {
 		errs = append(errs, fmt.Errorf("smtp.max_recipients: %d is below RFC 5321's minimum of 100", s.MaxRecipients))

@@ -69,6 +69,11 @@ type Config struct {
 	// GreetDelay holds the greeting back and refuses clients that talk
 	// before it. 0 disables the check; 1-2s is a sensible production value.
 	GreetDelay time.Duration
+	// DataBudget bounds the memory DATA holds across every Server sharing
+	// it (give the MX and submission listeners the same one); nil: a
+	// private budget of DefaultDataMemoryBudget. It must hold at least
+	// DataMemoryFactor × MaxMessageBytes, or no maximal message fits.
+	DataBudget *Budget
 	// EnableDSN advertises DSN (RFC 3461); the queue must then honour
 	// RET, ENVID, NOTIFY and ORCPT.
 	EnableDSN bool
@@ -118,6 +123,8 @@ func (c *Config) validate() error {
 	check(c.Sink == nil, "Sink is required")
 	check(c.Mode != ModeMX && c.Mode != ModeSubmission, fmt.Sprintf("unknown mode %d", c.Mode))
 	check(c.Mode == ModeSubmission && c.TLS == nil, "submission needs TLS")
+	check(c.DataBudget != nil && c.DataBudget.Limit() < DataMemoryFactor*c.MaxMessageBytes,
+		fmt.Sprintf("DataBudget must hold at least %d × MaxMessageBytes", DataMemoryFactor))
 	check(c.Mode == ModeSubmission && c.Authenticator == nil, "submission needs an Authenticator")
 	check(c.MaxLineLength < 512, "MaxLineLength below 512")
 	check(c.MaxRecipients < 100, "MaxRecipients below 100")

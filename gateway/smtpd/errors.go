@@ -23,6 +23,7 @@ const (
 	RateLimited                        // 451 4.7.1
 	AuthFailed                         // 535 5.7.8
 	AuthTemporary                      // 454 4.7.0
+	NoMemory                           // 452 4.3.1: the DATA memory budget is spent
 )
 
 var kindReplies = map[Kind]*smtp.SMTPError{
@@ -37,6 +38,7 @@ var kindReplies = map[Kind]*smtp.SMTPError{
 	RateLimited:        reply(451, 4, 7, 1, "Rate limit exceeded, please try again later"),
 	AuthFailed:         reply(535, 5, 7, 8, "Authentication credentials invalid"),
 	AuthTemporary:      reply(454, 4, 7, 0, "Temporary authentication failure"),
+	NoMemory:           reply(452, 4, 3, 1, "Insufficient system resources, please try again later"),
 }
 
 // errUnknown is the reply for every error this package does not recognise:

@@ -29,6 +29,7 @@ func TestSMTPError(t *testing.T) {
 		{"rate", RateLimited, 451, smtp.EnhancedCode{4, 7, 1}, ""},
 		{"auth failed", AuthFailed, 535, smtp.EnhancedCode{5, 7, 8}, ""},
 		{"auth temporary", AuthTemporary, 454, smtp.EnhancedCode{4, 7, 0}, ""},
+		{"data memory budget", NoMemory, 452, smtp.EnhancedCode{4, 3, 1}, ""},
 		{"wrapped kind", fmt.Errorf("lookup x: %w", NoSuchUser), 550, smtp.EnhancedCode{5, 1, 1}, ""},
 		{"joined kind", errors.Join(io.EOF, StorageFull), 452, smtp.EnhancedCode{4, 3, 1}, ""},
 		{"unknown kind", Kind(99), 451, smtp.EnhancedCode{4, 3, 0}, ""},

@@ -18,6 +18,7 @@ import (
 type Server struct {
 	cfg      Config
 	log      *zap.Logger
+	budget   *Budget // DATA memory, shared with the other listeners
 	smtp     *smtp.Server
 	draining atomic.Bool
 	wg       sync.WaitGroup
@@ -32,7 +33,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, log: c.Logger.Named("smtpd"), conns: make(map[*conn]struct{})}
+	s := &Server{cfg: c, log: c.Logger.Named("smtpd"), budget: c.DataBudget, conns: make(map[*conn]struct{})}
+	if s.budget == nil {
+		s.budget = NewBudget(DefaultDataMemoryBudget)
+	}
 	gs := smtp.NewServer(backend{s})
 	gs.Domain = c.Hostname
 	gs.MaxRecipients = c.MaxRecipients

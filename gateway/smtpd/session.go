@@ -79,8 +79,18 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	return nil
 }
 
+// Data reads the message within the process-wide memory budget (H4) and
+// hands it to the Sink; the reservation lasts until the Sink returns. When
+// the budget is spent the reply is 452 4.3.1 and go-smtp drains the rest of
+// DATA without buffering it, so the session stays in step.
 func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
+	buf := dataBuffer{b: s.srv.budget, factor: DataMemoryFactor}
+	defer buf.release()
+	data, err := buf.read(r, min(s.env.Params.Size, s.srv.cfg.MaxMessageBytes))
+	if errors.Is(err, errNoMemory) {
+		s.log.Warn("DATA refused: memory budget spent", zap.Int64("budget", s.srv.budget.Limit()))
+		return SMTPError(NoMemory)
+	}
 	if err != nil || s.c.dead.Load() {
 		s.log.Info("DATA aborted", zap.Error(err))
 		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) {

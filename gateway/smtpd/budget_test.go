@@ -1,0 +1,176 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// holdSink keeps every message it is given until release is closed, so the
+// test can look at the memory held while transactions are open.
+type holdSink struct {
+	arrived chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	stored  int
+}
+
+func (s *holdSink) Accept(ctx context.Context, _ *Envelope, data []byte) error {
+	s.arrived <- struct{}{}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	_ = data[len(data)-1] // held until here
+	s.mu.Lock()
+	s.stored++
+	s.mu.Unlock()
+	return nil
+}
+
+// block is 64 KiB of 64-octet lines; a message is blocks of it.
+var block = strings.Repeat(strings.Repeat("x", 62)+"\r\n", 1024)
+
+// sendBig runs one transaction of nblocks×64 KiB over TCP and returns the
+// reply code to DATA (0 on a protocol failure, with the reason).
+func sendBig(addr string, nblocks int, declare bool) (int, string) {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(nc)
+	w := bufio.NewWriter(nc)
+	reply := func() int {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return 0
+			}
+			if len(line) < 4 || line[3] != '-' {
+				code, _ := strconv.Atoi(line[:3])
+				return code
+			}
+		}
+	}
+	size := ""
+	if declare {
+		size = fmt.Sprintf(" SIZE=%d", nblocks*len(block))
+	}
+	steps := []struct {
+		cmd  string
+		want int
+	}{{"", 220}, {"EHLO client.example", 250}, {"MAIL FROM:<a@remote.example>" + size, 250},
+		{"RCPT TO:<u@local>", 250}, {"DATA", 354}}
+	for _, st := range steps {
+		if st.cmd != "" {
+			w.WriteString(st.cmd + "\r\n")
+			w.Flush()
+		}
+		if got := reply(); got != st.want {
+			return 0, fmt.Sprintf("%q: got %d, want %d", st.cmd, got, st.want)
+		}
+	}
+	w.WriteString("Subject: big\r\n\r\n")
+	for range nblocks {
+		w.WriteString(block)
+	}
+	w.WriteString(".\r\n")
+	if err := w.Flush(); err != nil {
+		return 0, err.Error()
+	}
+	code := reply()
+	w.WriteString("QUIT\r\n") // the session is still in step after a refusal
+	w.Flush()
+	if q := reply(); q != 221 {
+		return 0, fmt.Sprintf("QUIT after DATA %d: got %d", code, q)
+	}
+	return code, ""
+}
+
+func heapLive() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestDataMemoryBudget is H4: more DATA than the budget, concurrently over
+// real TCP, with the accepted transactions held open in the Sink. Some are
+// refused with 452 4.3.1, every one gets an answer, each 250 is stored, and
+// the live heap while all are open stays within the budget's share for
+// DATA (runtime.MemStats after a GC, not a timing).
+func TestDataMemoryBudget(t *testing.T) {
+	const (
+		clients = 10
+		blocks  = 48 // 3 MiB each
+		budget  = 32 << 20
+	)
+	sink := &holdSink{arrived: make(chan struct{}, clients), release: make(chan struct{})}
+	env := startServer(t, func(c *Config) {
+		c.Sink = sink
+		c.MaxMessageBytes = 8 << 20
+		c.DataBudget = NewBudget(budget)
+	})
+	type result struct {
+		code int
+		why  string
+	}
+	results := make(chan result, clients)
+	base := heapLive()
+	for i := range clients {
+		go func() {
+			code, why := sendBig(env.addr, blocks, i%2 == 0)
+			results <- result{code, why}
+		}()
+	}
+	held, refused, accepted := 0, 0, 0
+	count := func(r result) {
+		switch r.code {
+		case 250:
+			accepted++
+		case 452:
+			refused++
+		default:
+			t.Errorf("transaction failed: %d %s", r.code, r.why)
+			refused++ // counted, so the wait below ends
+		}
+	}
+	for held+refused < clients {
+		select {
+		case <-sink.arrived:
+			held++
+		case r := <-results:
+			count(r)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("stuck: %d held, %d refused", held, refused)
+		}
+	}
+	live := int64(heapLive()) - int64(base)
+	close(sink.release)
+	for range held {
+		count(<-results)
+	}
+	t.Logf("held %d, accepted %d, refused %d, live heap with all open %d KiB", held, accepted, refused, live>>10)
+	if refused == 0 {
+		t.Errorf("no transaction refused: %d × %d KiB went past a %d KiB budget", clients, blocks*64, budget>>10)
+	}
+	if sink.stored != accepted || accepted+refused != clients {
+		t.Errorf("stored %d, accepted %d, refused %d of %d", sink.stored, accepted, refused, clients)
+	}
+	if limit := int64(budget/DataMemoryFactor + 4<<20); live > limit {
+		t.Errorf("live heap grew by %d KiB with the transactions open, want <= %d KiB", live>>10, limit>>10)
+	}
+	if used := env.srv.budget.Used(); used != 0 {
+		t.Errorf("budget still holds %d bytes after every transaction ended", used)
+	}
+}
