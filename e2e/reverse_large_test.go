@@ -42,7 +42,8 @@ func TestReverseLargeMail(t *testing.T) {
 	env.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
 		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent),
-		Extra: fmt.Sprintf("[policy.domains.\"remote.example\"]\nreverse_plaintext = true\n"+
+		Extra: fmt.Sprintf("[egress]\nallow_networks = [\"127.0.0.1\"]\n"+
+			"[policy.domains.\"remote.example\"]\nreverse_plaintext = true\n"+
 			"[delivery.smarthost]\naddr = %q\ntls = \"none\"\n", env.sink.addr)})
 	ctx := ctxT(t, 5*time.Minute)
 	env.alice = newRevClient(t, srv.Client(ctx, t, "alice", "alice-pw"))

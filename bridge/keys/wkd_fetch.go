@@ -9,15 +9,30 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"passerelle/internal/netguard"
 )
 
 // DefaultWKDTimeout bounds one WKD lookup (both methods) when WKD.Timeout is 0.
 const DefaultWKDTimeout = 10 * time.Second
 
 // WKD fetches keys from the Web Key Directory. It is a Source named "wkd".
+//
+// The domain is the recipient's, which on the reverse path a local user
+// chooses, and its server chooses the redirects: Client must be one for
+// party-chosen URLs (NewWKDClient), not http.DefaultClient, which follows
+// ten redirects to http:// and internal addresses.
 type WKD struct {
-	Client  *http.Client  // nil: http.DefaultClient
+	Client  *http.Client  // nil: NewWKDClient(netguard.Guard{}) per lookup
 	Timeout time.Duration // whole lookup; 0: DefaultWKDTimeout
+}
+
+// NewWKDClient is the HTTP client WKD lookups need: connections only to
+// the addresses g allows (checked when dialling), no proxy, at most
+// netguard.DefaultMaxRedirects redirects and only to https. Bodies are
+// bounded by ReadKeys (MaxKeyBytes), time by WKD.Timeout.
+func NewWKDClient(g netguard.Guard) *http.Client {
+	return g.HTTPClient(netguard.HTTPConfig{Timeout: DefaultWKDTimeout})
 }
 
 // Name implements Source.
@@ -61,11 +76,15 @@ func (w WKD) fetch(ctx context.Context, url, addr string) (*openpgp.Entity, erro
 	}
 	c := w.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = NewWKDClient(netguard.Guard{})
+		defer c.CloseIdleConnections()
 	}
 	resp, err := c.Do(req)
 	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return nil, fmt.Errorf("%w: %w", ErrNoKey, err) // no openpgpkey subdomain: §3.1
+	}
+	if errors.Is(err, netguard.ErrRefused) || errors.Is(err, netguard.ErrURL) {
+		return nil, fmt.Errorf("%w: %w", ErrNoKey, err) // will not pass later either
 	}
 	if err != nil {
 		return nil, err

@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"passerelle/internal/netguard"
 )
 
 func TestWKDHash(t *testing.T) {
@@ -43,6 +46,7 @@ type wkdServer struct {
 	mu     sync.Mutex
 	byHost map[string]func(http.ResponseWriter, *http.Request)
 	hits   []string
+	addr   string // host:port of the server
 }
 
 func startWKD(t *testing.T, byHost map[string]func(http.ResponseWriter, *http.Request)) (*wkdServer, WKD) {
@@ -62,6 +66,7 @@ func startWKD(t *testing.T, byHost map[string]func(http.ResponseWriter, *http.Re
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	addr := srv.Listener.Addr().String()
+	ws.addr = addr
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -132,5 +137,62 @@ func TestWKDTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("lookup took %v", d)
+	}
+}
+
+// TestWKDRefusesInternal: the WKD client connects only to public
+// addresses and follows only https redirects. A domain whose WKD hosts
+// resolve to loopback is not asked at all (with http.DefaultClient it
+// was), and a WKD server's redirects to a private address, to plain http
+// or in a loop are not followed; each ends as ErrNoKey, not temporary.
+func TestWKDRefusesInternal(t *testing.T) {
+	t.Run("loopback domain", func(t *testing.T) {
+		_, err := WKD{Timeout: 5 * time.Second}.Lookup(context.Background(), "joe@localhost")
+		if !errors.Is(err, netguard.ErrRefused) || !errors.Is(err, ErrNoKey) || IsTemporary(err) {
+			t.Errorf("Lookup(joe@localhost) = %v, want ErrNoKey wrapping netguard.ErrRefused", err)
+		}
+	})
+	var reached []string
+	var mu sync.Mutex
+	inner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+	}))
+	defer inner.Close()
+	redirect := func(to string) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, to, http.StatusFound) }
+	}
+	for _, tc := range []struct{ name, to string }{
+		{"private", "https://10.0.0.5/key"},
+		{"metadata", "https://169.254.169.254/latest/meta-data/"},
+		{"plain http", inner.URL + "/key"},
+		{"loop", "https://example.org/.well-known/openpgpkey/hu/iy9q119eutrkn8s1mk4r39qejnbu3n5q?l=Joe.Doe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, w := startWKD(t, map[string]func(http.ResponseWriter, *http.Request){
+				"openpgpkey.example.org": redirect(tc.to), "example.org": redirect(tc.to)})
+			// The test server's names resolve to it (127.0.0.1, allowed);
+			// every other dial goes through the guard.
+			srv := ws.addr
+			g := netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+			c := NewWKDClient(g)
+			tr := c.Transport.(*http.Transport)
+			tr.TLSClientConfig = w.Client.Transport.(*http.Transport).TLSClientConfig
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if h, _, _ := net.SplitHostPort(addr); h == "example.org" || h == "openpgpkey.example.org" {
+					addr = srv
+				}
+				return g.Dialer(time.Second).DialContext(ctx, network, addr)
+			}
+			w.Client = c
+			_, err := w.Lookup(context.Background(), "Joe.Doe@example.org")
+			if !errors.Is(err, ErrNoKey) || IsTemporary(err) {
+				t.Errorf("Lookup = %v, want ErrNoKey", err)
+			}
+		})
+	}
+	if len(reached) != 0 {
+		t.Errorf("plain-http redirect target reached: %v", reached)
 	}
 }

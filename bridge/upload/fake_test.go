@@ -65,7 +65,7 @@ func httpFixture(t *testing.T, h http.HandlerFunc, mutate func(*upload.Config)) 
 		return slotXML(ts.URL+"/put/x.bin", ts.URL+"/get/x.bin", "Authorization", "Bearer t"), nil
 	}}
 	cfg := upload.Config{IQ: iq, Service: jid.MustParse("upload.example.org"),
-		AllowLoopbackHTTP: true, Timeout: 5 * time.Second}
+		AllowLoopbackHTTP: true, FetchGuard: loopbackGuard, Timeout: 5 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)
 	}

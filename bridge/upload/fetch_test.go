@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/upload"
+	"passerelle/internal/netguard"
 )
 
 func TestFetch(t *testing.T) {
@@ -55,5 +62,63 @@ func TestFetch(t *testing.T) {
 		if err == nil && !bytes.Equal(got, blob) {
 			t.Errorf("%d: got %d bytes", i, len(got))
 		}
+	}
+}
+
+// TestFetchRefusesInternal: with the address filter on (the zero Guard,
+// or 127.0.0.1 alone allowed for the redirect cases), Fetch does not
+// connect to loopback, private, ULA or link-local addresses, by number,
+// by a name resolving to loopback, or through a redirect; the refusal is
+// permanent and the listening server is never reached.
+func TestFetchRefusesInternal(t *testing.T) {
+	hits := 0
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/redirect":
+			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+			return
+		case "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+			return
+		}
+		hits++
+		_, _ = w.Write([]byte("secret"))
+	}))
+	defer ts.Close()
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	for _, tc := range []struct {
+		name  string
+		guard netguard.Guard
+		url   string
+	}{
+		{name: "loopback", url: ts.URL + "/x"},
+		{name: "name resolving to loopback", url: "http://localhost:" + port + "/x"},
+		{name: "private", url: "https://10.0.0.5/x"},
+		{name: "ula", url: "https://[fd00::1]/x"},
+		{name: "link local", url: "https://169.254.169.254/latest/meta-data/"},
+		{name: "mapped", url: "https://[::ffff:127.0.0.1]:" + port + "/x"},
+		{name: "redirect to private", guard: loopbackGuard,
+			url: ts.URL + "/redirect?to=" + url.QueryEscape("https://10.0.0.5/x")},
+		{name: "redirect to other loopback", guard: loopbackGuard,
+			url: ts.URL + "/redirect?to=" + url.QueryEscape("http://127.0.0.2:"+port+"/x")},
+		{name: "redirect to plain http", guard: loopbackGuard,
+			url: ts.URL + "/redirect?to=" + url.QueryEscape("http://example.org/x")},
+		{name: "redirect loop", guard: loopbackGuard,
+			url: ts.URL + "/loop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := upload.New(upload.Config{IQ: &fakeIQ{}, Service: jid.MustParse("upload.example.org"),
+				AllowLoopbackHTTP: true, FetchGuard: tc.guard, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = u.Fetch(context.Background(), tc.url, 100)
+			if !errors.Is(err, upload.ErrBadURL) || upload.IsTemporary(err) {
+				t.Errorf("Fetch: %v (temporary %v), want a permanent ErrBadURL", err, upload.IsTemporary(err))
+			}
+		})
+	}
+	if hits != 0 {
+		t.Errorf("the server handed out its content %d times", hits)
 	}
 }

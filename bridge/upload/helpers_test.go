@@ -1,6 +1,10 @@
 package upload_test
 
 import (
+	"net/netip"
+
+	"passerelle/internal/netguard"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -126,7 +130,7 @@ func startProsody(t testing.TB, limit int64, extra string, global ...string) *pr
 func newUploader(t testing.TB, srv *prosodytest.Server, iq upload.IQer, service string) *upload.Uploader {
 	t.Helper()
 	cfg := upload.Config{IQ: iq, Domain: jid.MustParse(srv.Domain), Self: jid.MustParse(srv.Component), AllowLoopbackHTTP: true,
-		Timeout: time.Minute, MaxSize: 256 << 20, Log: testLogger(t)}
+		FetchGuard: loopbackGuard, Timeout: time.Minute, MaxSize: 256 << 20, Log: testLogger(t)}
 	if service != "" {
 		cfg.Service = jid.MustParse(service)
 	}
@@ -136,6 +140,9 @@ func newUploader(t testing.TB, srv *prosodytest.Server, iq upload.IQer, service 
 	}
 	return u
 }
+
+// loopbackGuard lets Fetch reach the test servers on 127.0.0.1 only.
+var loopbackGuard = netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 
 func testLogger(t testing.TB) *zap.Logger {
 	if tt, ok := t.(*testing.T); ok {

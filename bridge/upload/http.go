@@ -10,13 +10,18 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"passerelle/internal/netguard"
 )
 
 const maxRedirects = 3
 
-func newHTTPClient(cfg Config) *http.Client {
+// newPutClient is the client for slots: their URLs come from the
+// configured upload service, so the address filter does not apply (the
+// service may well sit on an internal address). No proxy from the
+// environment: only cmd reads it.
+func newPutClient(cfg Config) *http.Client {
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       cfg.TLS,
 		TLSHandshakeTimeout:   10 * time.Second,
@@ -26,10 +31,20 @@ func newHTTPClient(cfg Config) *http.Client {
 		WriteBufferSize:       256 << 10,
 		ForceAttemptHTTP2:     true,
 	}
-	c := &http.Client{Transport: tr}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // a PUT is not redirected
+	}}
+}
+
+// newFetchClient is the client for Fetch, whose URL a remote party chose:
+// it dials only what cfg.FetchGuard allows (checked on the address
+// dialled, so DNS rebinding does not get past it) and follows at most
+// maxRedirects redirects, each checked like the first URL.
+func newFetchClient(cfg Config) *http.Client {
+	c := &http.Client{Transport: cfg.FetchGuard.Transport(cfg.TLS)}
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.Method != http.MethodGet || len(via) >= maxRedirects {
-			return http.ErrUseLastResponse
+		if len(via) > maxRedirects {
+			return &Error{Op: "get", Kind: ErrBadURL, Err: fmt.Errorf("more than %d redirects", maxRedirects)}
 		}
 		return checkURL(req.URL, cfg.AllowLoopbackHTTP)
 	}
@@ -79,7 +94,7 @@ func (u *Uploader) put(ctx context.Context, s Slot, r io.Reader, size int64) err
 	req.ContentLength = size
 	req.Header = s.Header.Clone()
 	req.Header.Set("Content-Type", contentType)
-	resp, err := u.http.Do(req)
+	resp, err := u.putc.Do(req)
 	if err != nil {
 		return &Error{Op: "put", Kind: ErrTransport, Transient: true, Err: err}
 	}
@@ -91,19 +106,21 @@ func (u *Uploader) put(ctx context.Context, s Slot, r io.Reader, size int64) err
 }
 
 // Fetch downloads a blob of at most maxSize bytes from rawURL, which must
-// be https (or loopback http when Config.AllowLoopbackHTTP is set).
+// be https (or loopback http when Config.AllowLoopbackHTTP is set), from
+// an address Config.FetchGuard allows. A refused URL, redirect or address
+// is a permanent ErrBadURL.
 func (u *Uploader) Fetch(ctx context.Context, rawURL string, maxSize int64) ([]byte, error) {
 	target, err := u.parseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
 		return nil, &Error{Op: "get", Kind: ErrBadURL, Err: err}
 	}
-	resp, err := u.http.Do(req)
+	resp, err := u.fetch.Do(req)
 	if err != nil {
 		return nil, fetchError(err)
 	}
@@ -116,8 +133,11 @@ func (u *Uploader) Fetch(ctx context.Context, rawURL string, maxSize int64) ([]b
 
 func fetchError(err error) error {
 	var e *Error
-	if errors.As(err, &e) { // refused redirect target
+	switch {
+	case errors.As(err, &e): // refused redirect
 		return e
+	case errors.Is(err, netguard.ErrRefused):
+		return &Error{Op: "get", Kind: ErrBadURL, Err: err}
 	}
 	return &Error{Op: "get", Kind: ErrTransport, Transient: true, Err: err}
 }

@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"mellium.im/xmpp/jid"
+
+	"passerelle/internal/netguard"
 )
 
 // Config configures an Uploader. IQ and one of Domain or Service are
@@ -25,9 +27,14 @@ type Config struct {
 	MaxSize int64         // refuse larger blobs before asking; default 64 MiB
 	Timeout time.Duration // one slot request, PUT or GET, body included; default 10 min
 
-	TLS               *tls.Config  // nil: system roots
-	AllowLoopbackHTTP bool         // accept http:// URLs to loopback hosts (tests only)
-	HTTPClient        *http.Client // nil: one built from TLS and AllowLoopbackHTTP
+	TLS               *tls.Config // nil: system roots
+	AllowLoopbackHTTP bool        // accept http:// URLs to loopback hosts (tests only)
+	// FetchGuard filters the addresses Fetch connects to (its URL comes
+	// from a remote party); the zero Guard allows public addresses only.
+	FetchGuard netguard.Guard
+	// FetchTimeout bounds one Fetch, body included; default Timeout.
+	FetchTimeout time.Duration
+	HTTPClient   *http.Client // nil: built from the fields above; else used for PUT and GET
 
 	Log *zap.Logger // named "upload"; nil means no logging
 }
@@ -36,9 +43,10 @@ type Config struct {
 // use; the discovered service is remembered until a slot request says it
 // is gone.
 type Uploader struct {
-	cfg  Config
-	http *http.Client
-	log  *zap.Logger
+	cfg   Config
+	putc  *http.Client // slots from the configured service
+	fetch *http.Client // URLs from remote parties
+	log   *zap.Logger
 
 	mu  sync.Mutex
 	svc *Service // discovered or configured; nil until known
@@ -58,9 +66,12 @@ func New(cfg Config) (*Uploader, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	u := &Uploader{cfg: cfg, http: cfg.HTTPClient, log: cfg.Log.Named("upload")}
-	if u.http == nil {
-		u.http = newHTTPClient(cfg)
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = cfg.Timeout
+	}
+	u := &Uploader{cfg: cfg, putc: cfg.HTTPClient, fetch: cfg.HTTPClient, log: cfg.Log.Named("upload")}
+	if u.putc == nil {
+		u.putc, u.fetch = newPutClient(cfg), newFetchClient(cfg)
 	}
 	return u, nil
 }

@@ -32,6 +32,7 @@ type Config struct {
 	// The reverse path and outbound SMTP: see config_reverse.go.
 	Reverse  ReverseConfig  `toml:"reverse"`
 	Delivery DeliveryConfig `toml:"delivery"`
+	Egress   EgressConfig   `toml:"egress"`
 	DKIM     []DKIMConfig   `toml:"dkim"`
 	// Sender authentication on the forward path: see config_inbound.go.
 	Inbound InboundConfig `toml:"inbound"`

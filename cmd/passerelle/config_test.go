@@ -43,6 +43,7 @@ func TestBrokenConfigListsEveryError(t *testing.T) {
 		"keys.dir: required",
 		"pigeon",
 		"sometimes",
+		"egress.allow_networks[0]",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q", want)

@@ -94,7 +94,8 @@ func (g *gateway) recipientResolver() (*keys.Resolver, error) {
 	}
 	sources := []keys.Source{ring, ac}
 	if g.cfg.Keys.WKD {
-		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
+		sources = append(sources, keys.WKD{Client: g.wkdClient(),
+			Timeout: g.cfg.Keys.LookupTimeout.Duration})
 	}
 	r = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
 		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration,

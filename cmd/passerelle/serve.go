@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,6 +48,16 @@ type gateway struct {
 	threads   *reverse.Threads
 	autocrypt *keys.AutocryptStore // reverse.go: learned by forward, read by reverse
 	upload    *upload.Uploader     // upload.go: shared by both paths; nil when not configured
+	wkd       *http.Client         // wkdClient: shared by both paths' WKD sources
+}
+
+// wkdClient is the HTTP client of the WKD sources, made once: it dials
+// through the egress filter ([egress]).
+func (g *gateway) wkdClient() *http.Client {
+	if g.wkd == nil {
+		g.wkd = keys.NewWKDClient(g.cfg.Egress.guard())
+	}
+	return g.wkd
 }
 
 type listener struct {
@@ -143,7 +154,8 @@ func (g *gateway) openKeys() error {
 			JIDOf: func(addr string) (jid.JID, error) { return jid.Parse(g.policy.JID(addr)) }}))
 	}
 	if g.cfg.Keys.WKD {
-		sources = append(sources, keys.WKD{Timeout: g.cfg.Keys.LookupTimeout.Duration})
+		sources = append(sources, keys.WKD{Client: g.wkdClient(),
+			Timeout: g.cfg.Keys.LookupTimeout.Duration})
 	}
 	g.keys = ks
 	g.resolver = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,

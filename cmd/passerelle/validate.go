@@ -45,6 +45,7 @@ func (c *Config) validate() []error {
 		add(errors.New("keys.dir: required"))
 	}
 	errs = append(errs, c.validateReverse()...)
+	errs = append(errs, c.Egress.validate()...)
 	errs = append(errs, c.Inbound.validate()...)
 	if _, err := c.policy(); err != nil {
 		for _, e := range unjoin(err) {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"passerelle/gateway/queue"
+	"passerelle/internal/netguard"
 )
 
 // recipientDomain returns the ASCII (A-label) domain of addr.
@@ -75,7 +76,7 @@ func (t *Target) hostAddrs(ctx context.Context, host string, implicit bool) ([]n
 	var out []netip.Addr
 	for _, ip := range ips {
 		a, ok := netip.AddrFromSlice(ip.IP)
-		if ok && (t.cfg.AllowPrivateAddrs || publicAddr(a.Unmap())) {
+		if ok && (t.cfg.AllowPrivateAddrs || netguard.Public(a)) {
 			out = append(out, a.Unmap())
 		}
 	}
@@ -83,11 +84,6 @@ func (t *Target) hostAddrs(ctx context.Context, host string, implicit bool) ([]n
 		return nil, localFailure(true, "5.4.4", "%s: no public address", host)
 	}
 	return out, nil
-}
-
-// publicAddr reports whether a may be delivered to when it comes from DNS.
-func publicAddr(a netip.Addr) bool {
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback()
 }
 
 func normalHost(h string) string {

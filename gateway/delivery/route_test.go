@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"testing"
@@ -114,20 +113,34 @@ func TestRcptRejectionIsFinal(t *testing.T) {
 	}
 }
 
-func TestPublicAddr(t *testing.T) {
-	tests := []struct {
-		addr string
-		want bool
-	}{
-		{"192.0.2.1", true}, {"2001:db8::1", true}, {"127.0.0.1", false}, {"::1", false},
-		{"10.0.0.1", false}, {"192.168.1.1", false}, {"172.16.0.1", false}, {"fc00::1", false},
-		{"169.254.1.1", false}, {"fe80::1", false}, {"0.0.0.0", false}, {"224.0.0.1", false},
+// TestHostAddrsFilter: MX host addresses from DNS go through the one
+// egress filter (internal/netguard): loopback, private, CGNAT, link-local,
+// ULA and IPv4-mapped loopback are dropped unless AllowPrivateAddrs.
+func TestHostAddrsFilter(t *testing.T) {
+	ips := []string{"127.0.0.1", "10.0.0.1", "100.64.0.1", "169.254.169.254", "fd00::1", "::ffff:127.0.0.1",
+		"0.0.0.0", "8.8.8.8", "2a00:1450::1"}
+	var addrs []net.IPAddr
+	for _, s := range ips {
+		addrs = append(addrs, net.IPAddr{IP: net.ParseIP(s)})
 	}
-	for _, tt := range tests {
-		if got := publicAddr(netip.MustParseAddr(tt.addr)); got != tt.want {
-			t.Errorf("publicAddr(%s) = %v, want %v", tt.addr, got, tt.want)
+	res := fakeAddrs{addrs: addrs}
+	for _, tc := range []struct {
+		allow bool
+		want  int
+	}{{false, 2}, {true, len(ips)}} {
+		tg := &Target{cfg: Config{Resolver: res, AllowPrivateAddrs: tc.allow}}
+		got, err := tg.hostAddrs(context.Background(), "mx.example", false)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("allow %v: hostAddrs = %v, %v; want %d addresses", tc.allow, got, err, tc.want)
 		}
 	}
+}
+
+type fakeAddrs struct{ addrs []net.IPAddr }
+
+func (f fakeAddrs) LookupMX(context.Context, string) ([]*net.MX, error) { return nil, nil }
+func (f fakeAddrs) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	return f.addrs, nil
 }
 
 func TestRecipientDomain(t *testing.T) {

@@ -73,24 +73,19 @@ func (rv *Reverse) maxExternal(d policy.Decision) int64 {
 }
 
 // fetchRefusal explains a failed download: a temporary failure asks the
-// client to send the message again later; nothing was spooled.
+// client to send the message again later; nothing was spooled. The text
+// is the same whatever went wrong (an address refused by the filter, an
+// HTTP status, a body too large): the URL is the sender's choice, so the
+// reply must not tell them what the gateway found there (H2: no port or
+// status oracle into the gateway's network). The log has the detail.
 func fetchRefusal(err error) *refusal {
-	na := func(text string) *refusal { return refuse(stanza.Modify, stanza.NotAcceptable, text) }
-	var ue *upload.Error
-	switch {
-	case upload.IsTemporary(err):
+	if upload.IsTemporary(err) {
 		return refuse(stanza.Wait, stanza.RemoteServerTimeout, "The gateway could not download the "+
 			"uploaded mail just now; send the message again later.")
-	case errors.Is(err, upload.ErrTooLarge):
-		return na("The upload server sent more than the declared size of the mail; nothing was sent.")
-	case errors.Is(err, upload.ErrBadURL):
-		return na("The gateway does not download from the mail's upload URL (https only, no user " +
-			"name); nothing was sent.")
-	case errors.As(err, &ue) && ue.Status != 0:
-		return na(fmt.Sprintf("The upload server refused to hand over the mail (HTTP %d): upload it "+
-			"again and send a new message.", ue.Status))
 	}
-	return na("The gateway could not download the uploaded mail; nothing was sent.")
+	return refuse(stanza.Modify, stanza.NotAcceptable, "The gateway could not download the uploaded "+
+		"mail (it fetches https URLs on public hosts only); upload it again and send a new message. "+
+		"Nothing was sent.")
 }
 
 // urlHost is the host of a blob URL: the path is a capability and is

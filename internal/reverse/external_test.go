@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"passerelle/bridge/payload"
 	"passerelle/bridge/upload"
 	"passerelle/gateway/compose"
+	"passerelle/internal/netguard"
 )
 
 const blobURL = "https://upload.example.org/slot/s3cr3t-capability/mail.bin"
@@ -84,6 +86,7 @@ func TestExternal(t *testing.T) {
 		wantType   string // error type; "" : spooled
 		wantCond   string
 		wantText   string
+		wantNot    string // must not be in the reply
 		wantFetch  bool
 		wantInBody string
 	}{
@@ -98,19 +101,23 @@ func TestExternal(t *testing.T) {
 			wantType: "wait", wantCond: "remote-server-timeout"},
 		{name: "HTTP 404", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
 			err: &upload.Error{Op: "get", Kind: upload.ErrHTTP, Status: 404}},
-			wantType: "modify", wantCond: "not-acceptable", wantText: "HTTP 404"},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "could not download", wantNot: "404"},
 		{name: "tampered blob", children: ox(x), fetcher: &fakeFetcher{blob: tampered}, wantFetch: true,
 			wantType: "modify", wantCond: "not-acceptable", wantText: "does not match"},
 		{name: "another blob", children: ox(x), fetcher: &fakeFetcher{blob: otherBlob}, wantFetch: true,
 			wantType: "modify", wantCond: "not-acceptable", wantText: "does not match"},
 		{name: "server sends too much", children: ox(x), fetcher: &fakeFetcher{blob: append(bytes.Clone(blob), 0)},
-			wantFetch: true, wantType: "modify", wantCond: "not-acceptable", wantText: "more than the declared size"},
+			wantFetch: true, wantType: "modify", wantCond: "not-acceptable", wantText: "could not download"},
 		{name: "declared size over the limit", children: ox(x), fetcher: &fakeFetcher{blob: blob},
 			compose:  compose.Limits{MaxEmbeddedBytes: int(x.Size) - 1},
 			wantType: "modify", wantCond: "not-acceptable", wantText: "larger than this gateway sends"},
 		{name: "URL refused", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
 			err: &upload.Error{Op: "url", Kind: upload.ErrBadURL}},
-			wantType: "modify", wantCond: "not-acceptable", wantText: "https only"},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "https URLs on public hosts only"},
+		{name: "address refused", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
+			err: &upload.Error{Op: "get", Kind: upload.ErrBadURL, Err: &netguard.RefusedError{
+				Addr: netip.MustParseAddr("10.0.0.5")}}},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "https URLs on public hosts only", wantNot: "10.0.0.5"},
 		{name: "plaintext body refused", children: "<body>text</body>" + plain.String(),
 			fetcher: &fakeFetcher{blob: blob}, wantType: "modify", wantCond: "not-acceptable", wantText: "only inside an OX"},
 		{name: "no fetcher", children: ox(x),
@@ -141,6 +148,9 @@ func TestExternal(t *testing.T) {
 				if got.Type != "error" || !strings.Contains(got.xml, "<"+tc.wantCond+" ") ||
 					!strings.Contains(got.xml, `type="`+tc.wantType+`"`) || !strings.Contains(got.xml, tc.wantText) {
 					t.Fatalf("reply = %+v %s, want %s %s %q", got.Message, got.xml, tc.wantType, tc.wantCond, tc.wantText)
+				}
+				if tc.wantNot != "" && strings.Contains(got.xml, tc.wantNot) {
+					t.Errorf("reply %s tells the sender %q", got.xml, tc.wantNot)
 				}
 				if len(f.spool.envs) != 0 {
 					t.Fatal("refused message was spooled")
