@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,13 +12,28 @@ import (
 	"passerelle/bridge/payload"
 )
 
-// TestAutocryptLearnedKeyEncryptsReply: bob mails alice with an Autocrypt
-// header; alice's reply over XMPP reaches bob PGP/MIME encrypted to that
-// key (GnuPG decrypts it with bob's secret key). A forged header, whose
-// addr is not the From address, teaches nothing: the reply to that address
-// goes out in the clear, as policy allows for remote.example.
+// TestAutocryptLearnedKeyEncryptsReply: bob mails alice, DKIM-signed by
+// remote.example, with an Autocrypt header; alice's reply over XMPP
+// reaches bob PGP/MIME encrypted to that key (GnuPG decrypts it with bob's
+// secret key). A forged header, whose addr is not the From address,
+// teaches nothing, nor does an unsigned mail (its sender is not verified):
+// the replies to those addresses go out in the clear, as policy allows
+// for remote.example.
 func TestAutocryptLearnedKeyEncryptsReply(t *testing.T) {
-	env := newReverseEnv(t)
+	d := newRemoteDomain(t, "none")
+	env := newReverseEnvInbound(t, fmt.Sprintf("verify = true\ndns_server = %q\ntimeout = \"5s\"", testDNS(t, d.zone)))
+	send := func(from, autocrypt, subject string, signed bool) {
+		mail := "From: " + from + "\r\nTo: alice@example.org\r\nSubject: " + subject + "\r\n" +
+			"Date: Mon, 02 Jan 2006 15:04:05 +0000\r\nAutocrypt: " + autocrypt + "\r\n\r\n" + subject + "\r\n"
+		file := filepath.Join(t.TempDir(), "mail.eml")
+		if signed {
+			file = d.sign(t, mail)
+		} else if err := os.WriteFile(file, []byte(mail), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		swaks(t, env.gw.cfg.MXAddr, "alice@example.org", true, "--data", "@"+file)
+		env.alice.next(t, 30*time.Second, func(m revMsg) bool { return m.OpenPGP != nil })
+	}
 
 	// The forged header first: From carol, addr dave, eve's key.
 	eveKey := newUserKey(t, "eve@evil.example")
@@ -23,21 +41,25 @@ func TestAutocryptLearnedKeyEncryptsReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	swaks(t, env.gw.cfg.MXAddr, "alice@example.org", true, "--header", "From: carol@remote.example",
-		"--header", "Autocrypt: "+forged, "--header", "Subject: forged", "--body", "forged autocrypt")
-	env.alice.next(t, 30*time.Second, func(m revMsg) bool { return m.OpenPGP != nil })
+	send("carol@remote.example", forged, "forged", true)
+	// Unsigned: frank's From is not verified, so his header teaches nothing.
+	frankKey := newUserKey(t, "frank@remote.example")
+	unsigned, err := keys.AutocryptHeader("frank@remote.example", frankKey, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send("frank@remote.example", unsigned, "unsigned", false)
 
 	bobKey := newUserKey(t, "bob@remote.example")
 	header, err := keys.AutocryptHeader("bob@remote.example", bobKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	swaks(t, env.gw.cfg.MXAddr, "alice@example.org", true, "--header", "Autocrypt: "+header,
-		"--header", "Subject: hello from bob", "--body", "bob writes with autocrypt")
-	env.alice.next(t, 30*time.Second, func(m revMsg) bool { return m.OpenPGP != nil })
-	if !env.gw.logContains("autocrypt key learned") || !env.gw.logContains("autocrypt header for another address ignored") {
+	send("bob@remote.example", header, "hello from bob", true)
+	if !env.gw.logContains("autocrypt key learned") || !env.gw.logContains("autocrypt header for another address ignored") ||
+		!env.gw.logContains("autocrypt not learned: sender not verified") {
 		env.gw.dumpLog(40)
-		t.Fatal("the gateway log does not show the key learned and the forged header ignored")
+		t.Fatal("the gateway log does not show the key learned, the forged header ignored and the unverified one not learned")
 	}
 
 	bob := puppetOf(env, "bob@remote.example")
@@ -59,7 +81,7 @@ func TestAutocryptLearnedKeyEncryptsReply(t *testing.T) {
 		t.Errorf("decrypted part lacks the body or the protected Subject:\n%s", plain)
 	}
 
-	for _, addr := range []string{"dave@remote.example", "carol@remote.example"} {
+	for _, addr := range []string{"dave@remote.example", "carol@remote.example", "frank@remote.example"} {
 		puppet := puppetOf(env, addr)
 		m := marker("forged")
 		env.alice.send(t, puppet, m, append(env.sealTo(t, puppet, &payload.Payload{Body: "to " + m}), receiptRequest()...)...)

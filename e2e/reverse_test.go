@@ -51,13 +51,21 @@ key_file = "dkim.pem"
 
 func newReverseEnv(t *testing.T, sinkFlags ...string) *reverseEnv {
 	t.Helper()
+	return newReverseEnvInbound(t, "", sinkFlags...)
+}
+
+// newReverseEnvInbound is newReverseEnv with inbound as the raw TOML of
+// [inbound] (empty: verify = false).
+func newReverseEnvInbound(t *testing.T, inbound string, sinkFlags ...string) *reverseEnv {
+	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
 		ExtraConfig: "\nVirtualHost \"localhost\"\n"})
 	env := &reverseEnv{srv: srv, sink: startSink(t, sinkFlags...)}
 	dir := t.TempDir()
 	writeDKIMKey(t, filepath.Join(dir, "dkim.pem"))
 	env.gw = startGateway(t, gwConfig{Dir: dir, ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: fmt.Sprintf(reverseExtra, env.sink.addr)})
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: fmt.Sprintf(reverseExtra, env.sink.addr),
+		Inbound: inbound})
 	out, err := exec.Command(binary, "keys", "dkim", "-c", env.gw.path, "example.org").CombinedOutput()
 	if err != nil {
 		t.Fatalf("keys dkim: %v\n%s", err, out)

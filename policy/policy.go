@@ -67,8 +67,9 @@ type Policy struct {
 	domains   map[string]Rule
 	addresses map[string]Rule
 	local     map[string]bool
-	toJID     map[string]string // directory: local address -> bare JID
-	toEmail   map[string]string // and back
+	toJID     map[string]string     // directory: local address -> bare JID
+	toEmail   map[string]string     // and back
+	senders   map[string]senderRule // submission user -> addresses they may send as
 }
 
 // Config is the input to New.
@@ -81,6 +82,9 @@ type Config struct {
 	// Directory maps local addresses to the bare JIDs that read them, where
 	// they differ (by default alice@example.org is the JID alice@example.org).
 	Directory map[string]string
+	// Senders maps a submission login to the sender addresses it may use
+	// (see SendAs); a login not listed may use itself if it is an address.
+	Senders map[string][]string
 }
 
 // defaultRule holds the built-in values under every rule: mail goes to an
@@ -113,6 +117,7 @@ func New(c Config) (*Policy, error) {
 		p.local[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}
 	errs = append(errs, p.buildDirectory(c.Directory)...)
+	errs = append(errs, p.buildSenders(c.Senders)...)
 	errs = append(errs, validate("global", c.Global)...)
 	for d, r := range c.Domains {
 		errs = append(errs, validate("domain "+d, r)...)

@@ -138,3 +138,37 @@ func TestDirectory(t *testing.T) {
 		}
 	}
 }
+
+func TestSendAs(t *testing.T) {
+	p, err := New(Config{LocalDomains: []string{"example.org"}, Senders: map[string][]string{
+		"carol": {"Carol@Example.org", "@team.example"}, "relay": {"*", "relay@example.org"}, "locked@example.org": {},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		user, addr string
+		want       SendAs
+	}{
+		{"alice@example.org", "alice@example.org", SendAsOwn}, // default: the login name
+		{"alice@example.org", "ALICE@example.org", SendAsOwn},
+		{"alice@example.org", "bob@example.org", SendAsDenied},
+		{"alice", "alice@example.org", SendAsDenied}, // not an address: nothing by default
+		{"carol", "carol@example.org", SendAsOwn},
+		{"carol", "anyone@TEAM.example", SendAsOwn},
+		{"carol", "x@sub.team.example", SendAsDenied},
+		{"carol", "carol@example.org.evil", SendAsDenied},
+		{"relay", "relay@example.org", SendAsOwn},
+		{"relay", "ceo@bank.example", SendAsAny},
+		{"locked@example.org", "locked@example.org", SendAsDenied}, // from = []
+	} {
+		if got := p.SendAs(tc.user, tc.addr); got != tc.want {
+			t.Errorf("case %d: SendAs(%q, %q) = %d, want %d", i, tc.user, tc.addr, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "@", "alice@", "a b@example.org", "@a@b"} {
+		if _, err := New(Config{LocalDomains: []string{"example.org"}, Senders: map[string][]string{"u": {bad}}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("from entry %q accepted: %v", bad, err)
+		}
+	}
+}

@@ -80,6 +80,11 @@ type SubmitUser struct {
 	// Password is the account's password hash (bcrypt, from
 	// `passerelle hash-password`), given as a Secret.
 	PasswordHash Secret `toml:"password_hash"`
+	// From lists the sender addresses (MAIL FROM and header From) the
+	// account may use: "alice@example.org", "@example.org" (a whole
+	// domain) or "*" (any address, but such mail is marked unverified).
+	// Absent: the login name, if it is an address; else nothing.
+	From []string `toml:"from"`
 }
 
 // TLSConfig names the certificate for STARTTLS.

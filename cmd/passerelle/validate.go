@@ -179,6 +179,12 @@ func (c *Config) policy() (*policy.Policy, error) {
 		Global:       c.Policy.RuleConfig.rule(),
 		Domains:      map[string]policy.Rule{},
 		Addresses:    map[string]policy.Rule{},
+		Senders:      map[string][]string{},
+	}
+	for _, u := range c.SMTP.Submission.Users {
+		if u.From != nil {
+			pc.Senders[u.Name] = u.From
+		}
 	}
 	for k, r := range c.Policy.Domains {
 		pc.Domains[k] = r.rule()

@@ -35,3 +35,20 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+func TestSubmissionField(t *testing.T) {
+	for _, tc := range []struct{ user, want string }{
+		{"alice@example.org", "Authentication-Results: mx.example.org;\r\n\tauth=pass smtp.auth=alice@example.org\r\n"},
+		{"relay", "Authentication-Results: mx.example.org;\r\n\tauth=pass smtp.auth=relay\r\n"},
+		{"a b;c=d\r\nX: y", "Authentication-Results: mx.example.org;\r\n\tauth=pass smtp.auth=abcdXy\r\n"},
+		{"a@b@c", "Authentication-Results: mx.example.org;\r\n\tauth=pass smtp.auth=abc\r\n"},
+		{";", "Authentication-Results: mx.example.org;\r\n\tauth=pass\r\n"},
+	} {
+		if got := SubmissionField("mx.example.org", tc.user); got != tc.want {
+			t.Errorf("SubmissionField(%q) = %q, want %q", tc.user, got, tc.want)
+		}
+	}
+	if got := NoneField("mx.example.org"); got != "Authentication-Results: mx.example.org; none\r\n" {
+		t.Errorf("NoneField = %q", got)
+	}
+}

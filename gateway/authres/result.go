@@ -110,3 +110,35 @@ func props(ps ...string) []string {
 	}
 	return out
 }
+
+// SubmissionField is the Authentication-Results field for mail submitted
+// by an authenticated user (RFC 8601 §2.7.4: method "auth", property
+// smtp.auth = the authenticated identity), whose From the caller has
+// bound to that user.
+func SubmissionField(hostname, user string) string {
+	m := method{name: "auth", value: "pass"}
+	if u := authIdentity(user); u != "" {
+		m.props = []string{"smtp.auth=" + u}
+	}
+	return Result{Header: header(hostname, []method{m})}.Field()
+}
+
+// NoneField is the Authentication-Results field for mail whose sender was
+// not checked at all (RFC 8601 §2.2: "none").
+func NoneField(hostname string) string {
+	return FieldName + ": " + hostname + "; none\r\n"
+}
+
+// authIdentity cleans a login name for smtp.auth: a token, or an address
+// whose local part and domain are tokens (RFC 8601 §2.2 pvalue).
+func authIdentity(user string) string {
+	local, domain, ok := strings.Cut(user, "@")
+	if !ok {
+		return clean(user)
+	}
+	l, d := clean(local), clean(domain)
+	if l == "" || d == "" || strings.Contains(domain, "@") {
+		return clean(strings.ReplaceAll(user, "@", ""))
+	}
+	return l + "@" + d
+}

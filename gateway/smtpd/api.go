@@ -5,15 +5,23 @@ import (
 	"time"
 )
 
-// Router decides about each recipient at RCPT time; policy, route and key
-// lookup live behind it. It returns an opaque route decision that travels
-// with the recipient to the Sink, or an error (a Kind, a *Reject, or any
-// error, which becomes 451 4.3.0). This package has already refused source
-// routes, address literals, '%', '!', quoted local parts and bad syntax. In
-// ModeSubmission s.AuthUser is set and the Router decides whether that user
-// may send to non-local domains; in ModeMX it must return RelayDenied for
+// Router decides about each transaction's sender at MAIL and about each
+// recipient at RCPT; policy, route and key lookup live behind it.
+//
+// Mail checks the reverse path ("" for <>) and returns nil or an error (a
+// Kind, a *Reject, or any error, which becomes 451 4.3.0). In
+// ModeSubmission s.AuthUser is set and Mail decides which addresses that
+// user may send as (RFC 6409 §8); in ModeMX any syntactically valid
+// reverse path may be accepted.
+//
+// Rcpt returns an opaque route decision that travels with the recipient
+// to the Sink, or an error as above. This package has already refused
+// source routes, address literals, '%', '!', quoted local parts and bad
+// syntax. In ModeSubmission the Router decides whether s.AuthUser may
+// send to non-local domains; in ModeMX it must return RelayDenied for
 // them.
 type Router interface {
+	Mail(ctx context.Context, s *Info, from string) error
 	Rcpt(ctx context.Context, s *Info, from, to string) (route any, err error)
 }
 

@@ -25,6 +25,15 @@ import (
 // the typed errors.
 type memRouter struct{ domains []string }
 
+// Mail refuses the reverse path forged@… for every user, and lets a
+// submission user send only as themselves.
+func (r memRouter) Mail(_ context.Context, s *Info, from string) error {
+	if strings.HasPrefix(from, "forged@") || (s.AuthUser != "" && from != "" && from != s.AuthUser) {
+		return &Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Msg: "Sender address not owned by the authenticated user"}
+	}
+	return nil
+}
+
 func (r memRouter) Rcpt(_ context.Context, _ *Info, _, to string) (any, error) {
 	at := strings.LastIndexByte(to, '@')
 	local, domain := strings.ToLower(to[:at]), strings.ToLower(to[at+1:])

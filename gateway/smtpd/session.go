@@ -49,7 +49,13 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.log.Info("MAIL refused", zap.String("from", s.srv.hide(from)), s.srv.cause(err, reply))
 		return reply
 	}
-	s.env = &Envelope{Session: s.info(), From: from, Time: time.Now(), Params: MailParams{
+	info := s.info()
+	if err := s.srv.cfg.Router.Mail(s.ctx, &info, from); err != nil {
+		reply := SMTPError(err)
+		s.log.Info("MAIL refused", zap.String("from", s.srv.hide(from)), s.srv.cause(err, reply))
+		return reply
+	}
+	s.env = &Envelope{Session: info, From: from, Time: time.Now(), Params: MailParams{
 		Size: opts.Size, Body: string(opts.Body), SMTPUTF8: opts.UTF8,
 		Ret: string(opts.Return), EnvID: opts.EnvelopeID,
 	}}

@@ -126,3 +126,17 @@ func TestSTARTTLSInjection(t *testing.T) {
 		t.Fatalf("want 554 and close, got %d %q", code, lines)
 	}
 }
+
+// TestSubmissionMailFromRouter: the Router's verdict on the reverse path
+// reaches the client at MAIL, and no transaction is started.
+func TestSubmissionMailFromRouter(t *testing.T) {
+	_, connect := startSubmission(t)
+	c := connect()
+	c.cmd("AUTH PLAIN "+plain("", "alice@example.org", "s3cret"), 235)
+	if r := c.cmd("MAIL FROM:<ceo@bank.example>", 550); !strings.Contains(r, "5.7.1 Sender address not owned") {
+		t.Fatalf("forged MAIL FROM: %q", r)
+	}
+	c.cmd("RCPT TO:<v@local>", 502) // no transaction (go-smtp: 502 5.5.1)
+	c.cmd("MAIL FROM:<alice@example.org>", 250)
+	c.cmd("RCPT TO:<v@local>", 250)
+}

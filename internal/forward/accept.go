@@ -55,6 +55,13 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 			return wrap("puppet JID", err)
 		}
 	}
+	if env.Session.AuthUser != "" {
+		vouched, err := f.bindSender(env, m, data, sender)
+		if err != nil {
+			return err
+		}
+		auth.mark = !vouched
+	}
 	p := payloadFor(m, raw)
 	if auth.mark {
 		p.Body = unverifiedNotice(sender) + p.Body
@@ -83,12 +90,13 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	f.log.Info("queued", zap.String("sid", env.Session.ID), zap.String("id", qenv.ID),
 		zap.Int("rcpts", len(qenv.Recipients)), zap.Int("bytes", len(raw)))
 	f.recordThread(ctx, m, qenv, puppet.String())
-	if auth.mark {
-		// A From that failed verification must not plant a key that the
-		// reverse path would then encrypt replies to.
-		f.log.Info("autocrypt not learned: sender not verified", zap.String("sid", env.Session.ID))
-	} else {
+	if auth.learn {
 		f.learnAutocrypt(ctx, m, data)
+	} else if f.cfg.Autocrypt != nil {
+		// A From that was not verified (or came from a submission user)
+		// must not plant a key that the reverse path would then encrypt
+		// replies to.
+		f.log.Info("autocrypt not learned: sender not verified", zap.String("sid", env.Session.ID))
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ func unverifiedNotice(sender string) string {
 type authentication struct {
 	field string // Authentication-Results field to prepend, or ""
 	mark  bool   // warn the reader that the sender is unverified
+	learn bool   // the From passed DKIM/DMARC: its Autocrypt header may teach a key
 }
 
 // authenticate checks the sender of mail from an unauthenticated session
@@ -45,11 +46,20 @@ type authentication struct {
 // another domain or from a domain without DMARC is delivered and marked:
 // most legitimate mail on the Internet is in one of those cases, and
 // refusing it would lose mail the user wants. A temperror never refuses.
-// Submission sessions are not checked: the user authenticated to us.
+// Without a Verifier nothing is verified, so every MX sender is treated
+// as unverified: marked, "none" recorded, no Autocrypt learned.
+//
+// Submission sessions get "auth=pass smtp.auth=USER" (RFC 8601 §2.7.4);
+// Accept then binds the From to the user (bindSender) and never learns
+// Autocrypt from them: an account may be shared or stolen, and a key
+// learned for a remote address would redirect replies.
 func (f *Forward) authenticate(ctx context.Context, env *smtpd.Envelope, data []byte) ([]byte, authentication, error) {
 	stripped := authres.StripOwn(data, f.cfg.Hostname)
-	if f.cfg.Verifier == nil || env.Session.AuthUser != "" {
-		return stripped, authentication{}, nil
+	if env.Session.AuthUser != "" {
+		return stripped, authentication{field: authres.SubmissionField(f.cfg.Hostname, env.Session.AuthUser)}, nil
+	}
+	if f.cfg.Verifier == nil {
+		return stripped, authentication{field: authres.NoneField(f.cfg.Hostname), mark: true}, nil
 	}
 	res := f.cfg.Verifier.Verify(ctx, data)
 	f.log.Info("sender authentication", zap.String("sid", env.Session.ID),
@@ -58,5 +68,6 @@ func (f *Forward) authenticate(ctx context.Context, env *smtpd.Envelope, data []
 	if f.cfg.RejectDMARC && res.RejectedByPolicy() {
 		return nil, authentication{}, errDMARCReject
 	}
-	return stripped, authentication{field: res.Field(), mark: res.Verdict != authres.Pass}, nil
+	pass := res.Verdict == authres.Pass
+	return stripped, authentication{field: res.Field(), mark: !pass, learn: pass}, nil
 }

@@ -46,8 +46,9 @@ func TestAcceptAuthentication(t *testing.T) {
 			wantMark: true},
 		{name: "temperror never refuses", res: authres.Result{Verdict: authres.TempError, DMARCPolicy: authres.PolicyReject, DMARCPercent: 100, Header: "h"},
 			reject: true, wantMark: true},
-		{name: "submission is not checked", res: authres.Result{Verdict: authres.Fail, DMARCPolicy: authres.PolicyReject, DMARCPercent: 100, Header: "h"},
-			reject: true, authUser: "alice", wantHeader: "Received: "},
+		{name: "submission is not checked by DKIM", res: authres.Result{Verdict: authres.Fail, DMARCPolicy: authres.PolicyReject, DMARCPercent: 100, Header: "h"},
+			reject: true, authUser: "bob@remote.example",
+			wantHeader: "Authentication-Results: mx.example.org;\r\n\tauth=pass smtp.auth=bob@remote.example\r\nReceived: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := &fakeSpool{}

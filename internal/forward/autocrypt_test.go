@@ -58,7 +58,7 @@ func TestAcceptLearnsAutocrypt(t *testing.T) {
 			sp := &fakeSpool{err: tc.spoolErr}
 			f := newTestForward(t, fakeKeys{"alice@example.org": nil}, sp)
 			l := &fakeLearner{err: tc.learnErr}
-			f.cfg.Autocrypt = l
+			f.cfg.Autocrypt, f.cfg.Verifier = l, &fakeVerifier{res: authres.Result{Verdict: authres.Pass, Header: "h"}}
 			env := &smtpd.Envelope{From: "bob@remote.example"}
 			route, err := f.Rcpt(context.Background(), &smtpd.Info{}, env.From, "alice@example.org")
 			if err != nil {
@@ -116,5 +116,34 @@ func TestUnverifiedSenderTeachesNoKey(t *testing.T) {
 				t.Fatalf("verdict %s: %d Learn calls, want %d", tc.verdict, len(l.calls), tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestNoVerifierTeachesNoKey: inbound.verify = false means nothing was
+// verified, so every MX sender is unverified: marked, "none" recorded,
+// and no Autocrypt key learned (it would redirect replies to a forger).
+func TestNoVerifierTeachesNoKey(t *testing.T) {
+	sp := &fakeSpool{}
+	f := newTestForward(t, fakeKeys{"alice@example.org": nil}, sp)
+	l := &fakeLearner{}
+	f.cfg.Autocrypt = l
+	route, err := f.Rcpt(context.Background(), &smtpd.Info{}, "bob@remote.example", "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &smtpd.Envelope{From: "bob@remote.example", Recipients: []smtpd.Recipient{{Addr: "alice@example.org", Route: route}}}
+	mail := "From: bob@remote.example\r\nAutocrypt: addr=bob@remote.example; keydata=AAAA\r\n\r\nhi\r\n"
+	if err := f.Accept(context.Background(), env, []byte(mail)); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.calls) != 0 {
+		t.Fatalf("%d Learn calls without a verifier, want 0", len(l.calls))
+	}
+	p := openSpooled(t, sp)
+	if !strings.HasPrefix(p.Body, unverifiedNotice("bob@remote.example")) {
+		t.Errorf("not marked unverified: %q", p.Body)
+	}
+	if raw := string(p.Mail.Raw); !strings.HasPrefix(raw, "Authentication-Results: mx.example.org; none\r\n") {
+		t.Errorf("no \"none\" result recorded:\n%s", raw)
 	}
 }

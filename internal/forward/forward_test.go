@@ -75,6 +75,8 @@ func newTestForward(t *testing.T, k fakeKeys, sp *fakeSpool) *Forward {
 	yes := true
 	pol, err := policy.New(policy.Config{LocalDomains: []string{"example.org"},
 		Directory: map[string]string{"moved@example.org": "moved@chat.example.org"},
+		Senders: map[string][]string{"relay": {"*"}, "carol": {"carol@example.org", "@team.example"},
+			"locked@example.org": {}},
 		Addresses: map[string]policy.Rule{
 			"open@example.org":   {Encryption: policy.EncryptOpportunistic},
 			"notice@example.org": {NoKey: policy.NoKeyNotice},
