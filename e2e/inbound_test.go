@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,48 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"passerelle/gateway/dkim"
+	"passerelle/internal/dnstest"
 	"passerelle/internal/prosodytest"
 )
 
 // unverifiedLine starts the text of mail whose sender was not verified.
 const unverifiedLine = "⚠ Warning: the sender address bob@remote.example could not be verified."
-
-// testDNS is an authoritative-looking DNS server on 127.0.0.1 answering TXT
-// queries from a fixed zone; everything else is NXDOMAIN.
-func testDNS(t *testing.T, zone map[string]string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler := func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.RecursionAvailable = true // Go's resolver takes an answer without RA for a lame referral
-		q := req.Question[0]
-		txt, ok := zone[strings.ToLower(strings.TrimSuffix(q.Name, "."))]
-		switch {
-		case !ok:
-			m.Rcode = dns.RcodeNameError
-		case q.Qtype == dns.TypeTXT:
-			var parts []string // 255-byte character-strings (RFC 1035 §3.3.14)
-			for len(txt) > 0 {
-				n := min(len(txt), 255)
-				parts, txt = append(parts, txt[:n]), txt[n:]
-			}
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT,
-				Class: dns.ClassINET, Ttl: 60}, Txt: parts})
-		}
-		w.WriteMsg(m)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(handler)}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
 
 // remoteDomain is remote.example's DNS and DKIM key: an Ed25519 key under
 // selector "e2e", and a DMARC record with policy p.
@@ -104,7 +68,11 @@ func (d *remoteDomain) sign(t *testing.T, mail string) string {
 // verification on, its DNS served by a local server for remote.example.
 func newInboundEnv(t *testing.T, d *remoteDomain, unauthenticated string) *forwardEnv {
 	t.Helper()
-	dnsAddr := testDNS(t, d.zone)
+	dnsSrv := dnstest.Start(t)
+	for name, txt := range d.zone {
+		dnsSrv.SetTXT(name, txt)
+	}
+	dnsAddr := dnsSrv.Addr
 	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,

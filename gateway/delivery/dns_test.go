@@ -5,58 +5,29 @@ import (
 	"net"
 	"testing"
 
-	"github.com/miekg/dns"
+	"passerelle/internal/dnstest"
 )
 
-// testZone answers like a real authoritative server, so that the
-// net.Resolver error classification (NXDOMAIN, NODATA, SERVFAIL) is tested
-// as it happens in production.
-var testZone = map[string][]string{
-	"ok.test.":       {"ok.test. 60 IN MX 10 mx.ok.test.", "ok.test. 60 IN MX 20 mx2.ok.test."},
-	"mx.ok.test.":    {"mx.ok.test. 60 IN A 127.0.0.1"},
-	"mx2.ok.test.":   {"mx2.ok.test. 60 IN A 127.0.0.2"},
-	"implicit.test.": {"implicit.test. 60 IN A 127.0.0.1"},
-	"null.test.":     {"null.test. 60 IN MX 0 ."},
-}
-
-func serveTestZone(w dns.ResponseWriter, req *dns.Msg) {
-	m := new(dns.Msg)
-	m.SetReply(req)
-	// Answer as a recursive resolver: without RA (or AA), Go's resolver
-	// takes an empty answer for a lame referral, a temporary error.
-	m.RecursionAvailable = true
-	q := req.Question[0]
-	switch rrs, ok := testZone[dns.CanonicalName(q.Name)]; {
-	case q.Name == "fail.test.":
-		m.Rcode = dns.RcodeServerFailure
-	case !ok:
-		m.Rcode = dns.RcodeNameError
-	default:
-		for _, s := range rrs {
-			rr, err := dns.NewRR(s)
-			if err == nil && rr.Header().Rrtype == q.Qtype {
-				m.Answer = append(m.Answer, rr)
-			}
-		}
-	}
-	w.WriteMsg(m)
+// testZone is served by a real authoritative-style server (internal/dnstest),
+// so that the net.Resolver error classification (NXDOMAIN, NODATA,
+// SERVFAIL) is tested as it happens in production.
+var testZone = []string{
+	"ok.test. 60 IN MX 10 mx.ok.test.", "ok.test. 60 IN MX 20 mx2.ok.test.",
+	"mx.ok.test. 60 IN A 127.0.0.1",
+	"mx2.ok.test. 60 IN A 127.0.0.2",
+	"implicit.test. 60 IN A 127.0.0.1",
+	"null.test. 60 IN MX 0 .",
 }
 
 // startDNS serves testZone on 127.0.0.1 and returns a resolver using it.
 func startDNS(t *testing.T) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
+	s := dnstest.Start(t)
+	if err := s.Add(testZone...); err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(serveTestZone)}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	addr := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", addr)
-	}}
+	s.Fail("fail.test", dnstest.ServFail)
+	return s.Resolver()
 }
 
 func TestRealDNS(t *testing.T) {

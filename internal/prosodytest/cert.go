@@ -15,8 +15,8 @@ import (
 )
 
 // writeCert generates a self-signed P-256 certificate valid for names and
-// 127.0.0.1, writes it and its key as PEM files and returns a pool holding it.
-func writeCert(certFile, keyFile string, names []string) (*x509.CertPool, error) {
+// 127.0.0.1 and ip, writes it and its key as PEM files and returns a pool holding it.
+func writeCert(certFile, keyFile string, names []string, ip net.IP) (*x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
@@ -35,7 +35,7 @@ func writeCert(certFile, keyFile string, names []string) (*x509.CertPool, error)
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              names,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), ip},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -2,6 +2,7 @@ package prosodytest
 
 import (
 	"fmt"
+	"net"
 	"strings"
 )
 
@@ -16,15 +17,16 @@ func (s *Server) config(opts Options) string {
 	w("data_path = %q", s.Dir+"/data")
 	w("log = { { levels = { min = %q }, to = \"file\", filename = %q } }", opts.logLevel(), s.LogFile)
 	w("use_ipv6 = false")
-	w("interfaces = { \"127.0.0.1\" }")
-	w("local_interfaces = { \"127.0.0.1\" }")
+	iface := luaList([]string{s.Interface})
+	w("interfaces = { %s }", iface)
+	w("local_interfaces = { %s }", iface)
 	w("c2s_ports = { %d }", port(s.C2SAddr))
 	w("c2s_direct_tls_ports = { }")
 	w("legacy_ssl_ports = { }")
 	w("component_ports = { %d }", port(s.ComponentAddr))
-	w("component_interfaces = { \"127.0.0.1\" }")
+	w("component_interfaces = { %s }", iface)
 	w("http_ports = { %d }", port(s.HTTPAddr))
-	w("http_interfaces = { \"127.0.0.1\" }")
+	w("http_interfaces = { %s }", iface)
 	w("https_ports = { }")
 	w("http_external_url = %q", "http://"+s.HTTPAddr+"/")
 	if opts.HTTPFileShare {
@@ -34,7 +36,15 @@ func (s *Server) config(opts Options) string {
 	}
 	if opts.S2S {
 		w("s2s_ports = { %d }", port(s.S2SAddr))
-		w("s2s_interfaces = { \"127.0.0.1\" }")
+		w("s2s_interfaces = { %s }", iface)
+		// Self-signed certificates: dialback (XEP-0220) authenticates the
+		// link; TLS still encrypts it.
+		w("s2s_secure_auth = false")
+	}
+	if opts.DNS != "" {
+		// Only the test DNS: without resolvconf = false some queries go to
+		// the system resolver, which answers NXDOMAIN for test domains.
+		w("unbound = { forward = %q; resolvconf = false; hoststxt = false }", dnsForward(opts.DNS))
 	}
 	w("authentication = \"internal_hashed\"")
 	w("storage = \"internal\"")
@@ -74,6 +84,9 @@ func (o Options) modules() []string {
 	if o.MAM {
 		mods = append(mods, "mam")
 	}
+	if o.S2S {
+		mods = append(mods, "dialback")
+	}
 	return append(mods, o.Modules...)
 }
 
@@ -89,6 +102,15 @@ func (o Options) uploadLimit() int64 {
 		return o.UploadSizeLimit
 	}
 	return 64 << 20
+}
+
+// dnsForward writes host:port as unbound's forward address, "host@port".
+func dnsForward(addr string) string {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host + "@" + p
 }
 
 func luaList(items []string) string {

@@ -25,7 +25,10 @@ type Options struct {
 	DisableOffline  bool              // do not load mod_offline
 	HTTPFileShare   bool              // add Component "upload."+Domain with http_file_share
 	UploadSizeLimit int64             // http_file_share_size_limit; default 64 MiB
-	S2S             bool              // enable s2s on a free loopback port (off by default)
+	S2S             bool              // enable s2s (with dialback) on a free port (off by default)
+	Interface       string            // loopback address every listener binds; default "127.0.0.1"
+	S2SPort         int               // with S2S: this s2s port instead of a free one (e.g. 5269)
+	DNS             string            // host:port: resolve s2s peers through this server only (lua-unbound)
 	Modules         []string          // extra modules_enabled entries
 	LogLevel        string            // Prosody log level; default "info"
 	ExtraConfig     string            // appended verbatim to the configuration
@@ -49,6 +52,7 @@ type Server struct {
 	KeyFile         string
 	CAFile          string // same as CertFile: the certificate is self-signed
 	CertPool        *x509.CertPool
+	Interface       string // the address every listener binds
 
 	t    testing.TB
 	mu   sync.Mutex
@@ -67,6 +71,13 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Fatalf("prosodytest: %s not found in PATH: run `make deps` (scripts/deps.sh) to install Prosody", bin)
 		}
 	}
+	return startServer(t, opts, nil)
+}
+
+// startServer is Start with a hook run after the server is set up (ports
+// chosen) and before Prosody starts.
+func startServer(t testing.TB, opts Options, before func(*Server)) *Server {
+	t.Helper()
 	s, err := newServer(t, opts)
 	if err != nil {
 		t.Fatalf("prosodytest: %v", err)
@@ -83,6 +94,9 @@ func Start(t testing.TB, opts Options) *Server {
 		if err := s.Register(user, pass); err != nil {
 			t.Fatalf("prosodytest: %v", err)
 		}
+	}
+	if before != nil {
+		before(s)
 	}
 	if err := s.start(); err != nil {
 		t.Fatalf("prosodytest: %v", err)
@@ -110,14 +124,21 @@ func newServer(t testing.TB, opts Options) (*Server, error) {
 	if opts.HTTPFileShare {
 		s.UploadComponent = "upload." + opts.Domain
 	}
-	if err := s.allocatePorts(opts.S2S); err != nil {
+	s.Interface = opts.Interface
+	if s.Interface == "" {
+		s.Interface = "127.0.0.1"
+	}
+	if ip := net.ParseIP(s.Interface); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("interface %q is not an IPv4 loopback address", s.Interface)
+	}
+	if err := s.allocatePorts(opts.S2S, opts.S2SPort); err != nil {
 		return nil, err
 	}
 	names := []string{s.Domain, s.Component, "localhost"}
 	if s.UploadComponent != "" {
 		names = append(names, s.UploadComponent)
 	}
-	pool, err := writeCert(s.CertFile, s.KeyFile, names)
+	pool, err := writeCert(s.CertFile, s.KeyFile, names, net.ParseIP(s.Interface))
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +149,12 @@ func newServer(t testing.TB, opts Options) (*Server, error) {
 	return s, os.WriteFile(s.ConfigFile, []byte(s.config(opts)), 0o640)
 }
 
-func (s *Server) allocatePorts(s2s bool) error {
+func (s *Server) allocatePorts(s2s bool, s2sPort int) error {
 	addrs := []*string{&s.C2SAddr, &s.ComponentAddr, &s.HTTPAddr}
-	if s2s {
+	switch {
+	case s2s && s2sPort != 0:
+		s.S2SAddr = net.JoinHostPort(s.Interface, strconv.Itoa(s2sPort))
+	case s2s:
 		addrs = append(addrs, &s.S2SAddr)
 	}
 	// Hold every listener until all are chosen so no two ports coincide.
@@ -141,9 +165,9 @@ func (s *Server) allocatePorts(s2s bool) error {
 		}
 	}()
 	for _, a := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(s.Interface, "0"))
 		if err != nil {
-			return fmt.Errorf("pick free port: %w", err)
+			return fmt.Errorf("pick free port on %s: %w", s.Interface, err)
 		}
 		ls = append(ls, l)
 		*a = l.Addr().String()
