@@ -21,7 +21,7 @@ import (
 // for remote.example.
 func TestAutocryptLearnedKeyEncryptsReply(t *testing.T) {
 	d := newRemoteDomain(t, "none")
-	env := newReverseEnvInbound(t, fmt.Sprintf("verify = true\ndns_server = %q\ntimeout = \"5s\"", testDNS(t, d.zone)))
+	env := newReverseEnvInbound(t, fmt.Sprintf("verify = true\ndns_server = %q\ntimeout = \"5s\"", d.serveDNS(t)))
 	send := func(from, autocrypt, subject string, signed bool) {
 		mail := "From: " + from + "\r\nTo: alice@example.org\r\nSubject: " + subject + "\r\n" +
 			"Date: Mon, 02 Jan 2006 15:04:05 +0000\r\nAutocrypt: " + autocrypt + "\r\n\r\n" + subject + "\r\n"

@@ -45,6 +45,17 @@ func newRemoteDomain(t *testing.T, p string) *remoteDomain {
 	}}
 }
 
+// serveDNS serves d's zone (TXT records) from a test DNS server and returns
+// its address.
+func (d *remoteDomain) serveDNS(t *testing.T) string {
+	t.Helper()
+	srv := dnstest.Start(t)
+	for name, txt := range d.zone {
+		srv.SetTXT(name, txt)
+	}
+	return srv.Addr
+}
+
 // sign returns mail with remote.example's DKIM signature, written to a file
 // for swaks --data.
 func (d *remoteDomain) sign(t *testing.T, mail string) string {
@@ -68,11 +79,7 @@ func (d *remoteDomain) sign(t *testing.T, mail string) string {
 // verification on, its DNS served by a local server for remote.example.
 func newInboundEnv(t *testing.T, d *remoteDomain, unauthenticated string) *forwardEnv {
 	t.Helper()
-	dnsSrv := dnstest.Start(t)
-	for name, txt := range d.zone {
-		dnsSrv.SetTXT(name, txt)
-	}
-	dnsAddr := dnsSrv.Addr
+	dnsAddr := d.serveDNS(t)
 	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
