@@ -119,15 +119,31 @@ func (d *dispatcher) dispatch(ctx, workCtx context.Context) {
 // work processes one message on its own goroutine and always reports back.
 func (d *dispatcher) work(ctx, workCtx context.Context, id string, env *Envelope) {
 	res := result{id: id, env: env}
+	before := env.Clone()
 	defer func() {
 		if p := recover(); p != nil {
 			d.q.log.Error("worker panic", zap.String("id", id),
 				zap.String("panic", fmt.Sprint(p)), zap.ByteString("stack", debug.Stack()))
-			res = result{id: id, env: env, notBefore: d.q.cfg.Now().Add(d.q.cfg.RetryInitial)}
+			res = d.recordPanic(workCtx, id, env, before, p)
 		}
 		d.results <- res
 	}()
 	res = d.q.process(ctx, workCtx, env)
+	if res.env != nil {
+		d.q.resetPanics(workCtx, res.env)
+	}
+}
+
+// recordPanic counts a panic of a pass ([Queue.panicked]); if that panics
+// too, the message is only retried after RetryInitial.
+func (d *dispatcher) recordPanic(ctx context.Context, id string, env, before *Envelope, p any) (res result) {
+	defer func() {
+		if p2 := recover(); p2 != nil {
+			d.q.log.Error("recording a worker panic panicked", zap.String("id", id), zap.String("panic", fmt.Sprint(p2)))
+			res = result{id: id, env: env, notBefore: d.q.cfg.Now().Add(d.q.cfg.RetryInitial)}
+		}
+	}()
+	return d.q.panicked(ctx, env, before, p)
 }
 
 // nextWake is how long until the earliest idle message is due, at most

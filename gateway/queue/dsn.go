@@ -99,8 +99,8 @@ func writePart(mw *message.Writer, h message.Header, body []byte) error {
 func (q *Queue) originalHeader(ctx context.Context, e *Envelope, idx []int) []byte {
 	for _, i := range idx {
 		n := e.Recipients[i].Body
-		if e.Bodies[n].Kind != BodyMessage {
-			continue
+		if e.Bodies[n].Kind != BodyMessage || e.Recipients[i].LastError == damagedText {
+			continue // never quote a body that failed its checks
 		}
 		hdr, err := q.readHeader(ctx, e.ID, n)
 		if err != nil {

@@ -60,6 +60,10 @@ type Recipient struct {
 	// Reported is set once a failed recipient has been reported in a DSN
 	// (or needs none), so a restart does not lose or repeat the report.
 	Reported bool `json:"reported,omitempty"`
+	// Panics counts the consecutive passes over the message that panicked
+	// while this recipient was open; at maxPanics the message is
+	// quarantined.
+	Panics int `json:"panics,omitempty"`
 }
 
 // Envelope is the spooled metadata of one message.

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -259,6 +261,76 @@ func TestDamagedBodyQuarantinedAtDelivery(t *testing.T) {
 	h.run()
 	h.waitEmpty()
 	eventually(t, "quarantine", func() bool { return contains(listDir(t, h.dir, dirQuarantine), e.ID) })
+	// M5: the sender got 250, so the sender hears of it; the damaged body
+	// is not quoted.
+	dsns := h.waitDSNs(1)
+	rep := parseReport(t, dsns[0].body)
+	if s := rep.recipients[0]["Status"]; s != "5.3.0" || rep.recipients[0]["Action"] != "failed" {
+		t.Errorf("Status %q Action %q, want 5.3.0 failed", s, rep.recipients[0]["Action"])
+	}
+	if !strings.Contains(rep.human, damagedText) {
+		t.Errorf("human part lacks the reason: %q", rep.human)
+	}
+	if rep.headers != "" {
+		t.Errorf("DSN quotes the damaged body's header: %q", rep.headers)
+	}
+}
+
+// panicError panics when its text is asked for: a deterministic panic in
+// the queue's own code (outside the target's recover) on every pass.
+type panicError struct{}
+
+func (panicError) Error() string { panic("error text unavailable") }
+
+// TestDeterministicPanic is L7: a message whose processing panics on every
+// pass counts each as an attempt (so lifetime and expiry apply) and is
+// quarantined with a DSN after maxPanics, never retried forever.
+func TestDeterministicPanic(t *testing.T) {
+	tests := []struct {
+		name           string
+		age            time.Duration
+		wantStatus     string
+		wantQuarantine bool
+		wantAttempts   int
+	}{
+		{"quarantined after maxPanics", 0, "5.3.0", true, maxPanics},
+		{"expired message bounced at its first panic", 2 * time.Hour, "4.4.7", false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.q.cfg.Targets["xmpp"] = TargetFunc(func(ctx context.Context, d *Delivery) error {
+				return panicError{}
+			})
+			e := testEnvelope("bob@example.net")
+			e.Received = time.Now().Add(-tt.age)
+			h.run()
+			mustPut(t, h.q, e, plainMessage)
+			dsns := h.waitDSNs(1)
+			h.waitEmpty()
+			rep := parseReport(t, dsns[0].body)
+			if s := rep.recipients[0]["Status"]; s != tt.wantStatus {
+				t.Errorf("Status %q, want %s", s, tt.wantStatus)
+			}
+			inQ := contains(listDir(t, h.dir, dirQuarantine), e.ID)
+			if inQ != tt.wantQuarantine {
+				t.Fatalf("quarantined = %v, want %v", inQ, tt.wantQuarantine)
+			}
+			if inQ {
+				data, err := os.ReadFile(filepath.Join(h.dir, dirQuarantine, e.ID, e.ID+".json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := decodeEnvelope(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r := q.Recipients[0]; r.Attempts != tt.wantAttempts || r.LastError != panicText {
+					t.Errorf("stored recipient %+v, want %d attempts and %q", r, tt.wantAttempts, panicText)
+				}
+			}
+		})
+	}
 }
 
 func TestRunTwice(t *testing.T) {

@@ -21,14 +21,17 @@ const persistTimeout = 30 * time.Second
 // message once it is done. New attempts start only while ctx is live;
 // attempts run on workCtx.
 func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
+	if text := setAsideText(e); text != "" { // a store error interrupted it
+		return q.setAside(workCtx, e, text, errors.New(text))
+	}
 	for i := range e.Recipients {
 		r := &e.Recipients[i]
 		if r.State != StatePending || r.NextAttempt.After(q.cfg.Now()) || ctx.Err() != nil {
 			continue
 		}
 		err := q.attempt(workCtx, e, r)
-		if errors.Is(err, ErrDamaged) {
-			return q.quarantine(workCtx, e, err)
+		if errors.Is(err, ErrDamaged) { // M5: the sender hears of it
+			return q.setAside(workCtx, e, damagedText, err)
 		}
 		if err != nil && workCtx.Err() != nil {
 			break // cut short by shutdown: not counted, retried on restart
