@@ -256,9 +256,10 @@ func defaultConfig() Config {
 			NegativeTTL:   Duration{10 * time.Minute},
 			LookupTimeout: Duration{10 * time.Second},
 		},
-		Reverse:  ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100},
-		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, Smarthost: SmarthostConfig{TLS: "starttls"}},
-		Inbound:  defaultInbound(),
+		Reverse: ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100},
+		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, TLS: "opportunistic",
+			Smarthost: SmarthostConfig{TLS: "starttls"}},
+		Inbound: defaultInbound(),
 	}
 }
 

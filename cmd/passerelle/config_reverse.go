@@ -6,6 +6,9 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/net/idna"
+
+	"passerelle/gateway/delivery"
 	"passerelle/gateway/dkim"
 )
 
@@ -31,6 +34,53 @@ type DeliveryConfig struct {
 	DNSServer         string          `toml:"dns_server"`
 	MaxPerDestination int             `toml:"max_per_destination"`
 	Smarthost         SmarthostConfig `toml:"smarthost"`
+	// TLS is the security level of MX delivery: opportunistic (Postfix
+	// "may", the default) or required ("encrypt"); none, may, encrypt and
+	// verify are accepted too.
+	TLS string `toml:"tls"`
+	// TLSPolicy sets the level per recipient domain (Postfix
+	// smtp_tls_policy_maps); ".example.org" matches subdomains.
+	TLSPolicy []TLSPolicyEntry `toml:"tls_policy"`
+}
+
+// TLSPolicyEntry is one [[delivery.tls_policy]] table.
+type TLSPolicyEntry struct {
+	Domain string `toml:"domain"`
+	Mode   string `toml:"mode"` // none, may, encrypt, verify
+}
+
+// tlsPolicies is the static TLS policy of MX delivery; d was validated.
+func (d DeliveryConfig) tlsPolicies() (delivery.TLSPolicies, []error) {
+	var errs []error
+	p := delivery.TLSPolicies{Domains: map[string]delivery.TLSLevel{}}
+	if d.TLS != "" {
+		l, err := delivery.ParseTLSLevel(d.TLS)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delivery.tls: %q (want opportunistic, required, none, may, encrypt or verify)", d.TLS))
+		}
+		p.Default = l
+	}
+	for i, e := range d.TLSPolicy {
+		key := fmt.Sprintf("delivery.tls_policy[%d]", i)
+		dom, err := idna.Lookup.ToASCII(strings.TrimPrefix(strings.ToLower(e.Domain), "."))
+		if err != nil || dom == "" || strings.ContainsAny(e.Domain, "@ ") {
+			errs = append(errs, fmt.Errorf("%s.domain: %q is not a domain", key, e.Domain))
+			continue
+		}
+		if strings.HasPrefix(e.Domain, ".") {
+			dom = "." + dom
+		}
+		l, err := delivery.ParseTLSLevel(e.Mode)
+		if err != nil || e.Mode == "opportunistic" || e.Mode == "required" {
+			errs = append(errs, fmt.Errorf("%s.mode: %q (want none, may, encrypt or verify)", key, e.Mode))
+			continue
+		}
+		if _, dup := p.Domains[dom]; dup {
+			errs = append(errs, fmt.Errorf("%s: domain %s given twice", key, e.Domain))
+		}
+		p.Domains[dom] = l
+	}
+	return p, errs
 }
 
 // SmarthostConfig relays all outbound mail through one server.
@@ -111,6 +161,8 @@ func (d DeliveryConfig) validate() []error {
 	if err := checkAddr("delivery.dns_server", d.DNSServer, false); err != nil {
 		errs = append(errs, err)
 	}
+	_, tlsErrs := d.tlsPolicies()
+	errs = append(errs, tlsErrs...)
 	s := d.Smarthost
 	if s.Addr == "" {
 		if s.Username != "" || s.Password.IsSet() {

@@ -44,6 +44,7 @@ func TestBrokenConfigListsEveryError(t *testing.T) {
 		"pigeon",
 		"sometimes",
 		"egress.allow_networks[0]",
+		"delivery.tls_policy[0].mode",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q", want)

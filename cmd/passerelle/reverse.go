@@ -110,6 +110,8 @@ func (g *gateway) deliveryTarget() (*delivery.Target, error) {
 	c := delivery.Config{Hostname: g.cfg.Hostname, Port: dc.Port, AllowPrivateAddrs: dc.AllowPrivate,
 		MaxPerDestination: dc.MaxPerDestination, Logger: g.log, HashAddress: g.hash}
 	c.Resolver = dnsResolver(dc.DNSServer)
+	pols, _ := dc.tlsPolicies() // validated
+	c.TLSPolicy = pols.Policy
 	if sh := dc.Smarthost; sh.Addr != "" {
 		c.Smarthost = &delivery.Smarthost{Addr: sh.Addr, ImplicitTLS: sh.TLS == "implicit",
 			Plaintext: sh.TLS == "none", Username: sh.Username}

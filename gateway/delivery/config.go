@@ -38,17 +38,65 @@ type Resolver interface {
 type TLSPolicy func(ctx context.Context, domain string) (Policy, error)
 
 // Policy is what a [TLSPolicy] requires for one domain. The zero Policy is
-// opportunistic STARTTLS.
+// opportunistic STARTTLS (TLSMay).
 type Policy struct {
-	// Required makes delivery fail (temporarily) unless TLS is established
-	// and verified.
-	Required bool
+	// Level is the TLS security level, in Postfix's vocabulary.
+	Level TLSLevel
 	// AllowMX, if set, reports whether an MX host may be used at all.
 	AllowMX func(host string) bool
-	// Verify, if set, replaces WebPKI verification of the MX host name when
-	// Required is set (e.g. DANE TLSA matching).
+	// Verify, if set, replaces WebPKI verification of the MX host name at
+	// TLSVerify (e.g. DANE TLSA matching, an MTA-STS MX pattern check).
 	Verify func(host string, cs tls.ConnectionState) error
 }
+
+// TLSLevel is a TLS security level for MX delivery, named after Postfix's
+// smtp_tls_security_level values.
+type TLSLevel int
+
+const (
+	// TLSMay uses STARTTLS when offered, unverified, and retries the host
+	// in plaintext if the handshake fails (RFC 3207 §4.1 leaves it to
+	// local policy). It defeats passive observers only.
+	TLSMay TLSLevel = iota
+	// TLSNone never starts TLS.
+	TLSNone
+	// TLSEncrypt requires TLS (1.2 or later) but does not check the
+	// certificate: no plaintext fallback, a missing STARTTLS or a failed
+	// handshake is a temporary failure.
+	TLSEncrypt
+	// TLSVerify is TLSEncrypt with the certificate verified for the MX
+	// host name (WebPKI, Config.RootCAs) or by Policy.Verify.
+	TLSVerify
+)
+
+var tlsLevelNames = [...]string{TLSMay: "may", TLSNone: "none", TLSEncrypt: "encrypt", TLSVerify: "verify"}
+
+func (l TLSLevel) String() string {
+	if l < 0 || int(l) >= len(tlsLevelNames) {
+		return fmt.Sprintf("TLSLevel(%d)", int(l))
+	}
+	return tlsLevelNames[l]
+}
+
+// ParseTLSLevel parses a Postfix level name (none, may, encrypt, verify);
+// "opportunistic" is may and "required" is encrypt.
+func ParseTLSLevel(s string) (TLSLevel, error) {
+	switch s {
+	case "opportunistic":
+		return TLSMay, nil
+	case "required":
+		return TLSEncrypt, nil
+	}
+	for i, n := range tlsLevelNames {
+		if n == s {
+			return TLSLevel(i), nil
+		}
+	}
+	return 0, fmt.Errorf("delivery: TLS level %q (want none, may, encrypt or verify)", s)
+}
+
+// required reports whether the level refuses to deliver without TLS.
+func (l TLSLevel) required() bool { return l == TLSEncrypt || l == TLSVerify }
 
 // AddressHasher turns an address into what may appear in logs.
 type AddressHasher func(addr string) string

@@ -18,11 +18,18 @@
 //
 // # TLS
 //
-// STARTTLS (RFC 3207) is used whenever a host offers it. It is opportunistic
-// by default: certificates are not checked, and if the handshake fails the
-// host is tried again in plaintext. [Config].TLSPolicy is the seam for
-// MTA-STS (RFC 8461) and DANE (RFC 7672): a policy can require TLS, restrict
-// the MX hosts, and verify the peer's certificate.
+// Each recipient domain gets a [TLSLevel] from [Config].TLSPolicy, in
+// Postfix's vocabulary (smtp_tls_security_level): at TLSMay, the default,
+// STARTTLS (RFC 3207) is used whenever a host offers it, certificates are
+// not checked, and if the handshake fails the host is tried again in
+// plaintext; TLSNone never starts TLS; TLSEncrypt requires TLS and never
+// falls back to plaintext (a missing STARTTLS is 4.7.10, a failed handshake
+// 4.7.5, both temporary: the queue retries and bounces at expiry);
+// TLSVerify also verifies the certificate for the MX host name. TLS 1.2 is
+// the minimum at every level (RFC 8996). [TLSPolicies] is the static
+// policy (Postfix smtp_tls_policy_maps); the hook is also the seam for
+// MTA-STS (RFC 8461) and DANE (RFC 7672): a policy can restrict the MX
+// hosts and replace the certificate check.
 //
 // # Replies
 //

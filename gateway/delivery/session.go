@@ -18,9 +18,9 @@ const quitTimeout = 10 * time.Second
 type tlsMode int
 
 const (
-	tlsNone          tlsMode = iota // plaintext (fallback after a failed handshake)
+	tlsNone          tlsMode = iota // plaintext (level none, or fallback after a failed handshake)
 	tlsOpportunistic                // STARTTLS if offered, unverified
-	tlsRequired                     // STARTTLS or fail, verified
+	tlsRequired                     // STARTTLS or fail; verified as tlsConfig says
 	tlsImplicit                     // TLS from the first byte, verified
 )
 
@@ -130,11 +130,11 @@ func (t *Target) newClient(conn net.Conn) *smtp.Client {
 	return c
 }
 
-// mxTLS is the TLS configuration for an MX host under pol. Without a
-// policy that requires TLS, nothing can be verified (RFC 3207 §4.1 leaves
-// it to local policy): the encryption only defeats passive observers.
+// mxTLS is the TLS configuration for an MX host under pol. Below
+// TLSVerify nothing is verified (RFC 3207 §4.1 leaves it to local policy):
+// the encryption only defeats passive observers.
 func (t *Target) mxTLS(host string, pol Policy) *tls.Config {
-	if !pol.Required {
+	if pol.Level != TLSVerify {
 		return opportunisticTLS(host)
 	}
 	cfg := &tls.Config{ServerName: host, RootCAs: t.cfg.RootCAs, MinVersion: tls.VersionTLS12}
@@ -145,9 +145,12 @@ func (t *Target) mxTLS(host string, pol Policy) *tls.Config {
 	return cfg
 }
 
+// opportunisticTLS is unverified TLS 1.2 or later (RFC 8996 deprecates
+// 1.0 and 1.1; under TLSMay such a server is retried in plaintext, as by
+// a Postfix whose smtp_tls_protocols exclude them).
 func opportunisticTLS(host string) *tls.Config {
 	//nolint:gosec // opportunistic TLS: unverified encryption beats plaintext
-	return &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10}
+	return &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 }
 
 func (t *Target) smarthostTLS(host string) *tls.Config {

@@ -66,14 +66,14 @@ func TestTLSPolicy(t *testing.T) {
 	cert, pool := testCert(t)
 	withTLS := startServer(t, serverOpts{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	plain := startServer(t, serverOpts{})
-	required := Policy{Required: true}
-	dane := Policy{Required: true, Verify: func(host string, cs tls.ConnectionState) error {
+	required := Policy{Level: TLSVerify}
+	dane := Policy{Level: TLSVerify, Verify: func(host string, cs tls.ConnectionState) error {
 		if host != "mx.test" || len(cs.PeerCertificates) == 0 {
 			return errors.New("no match")
 		}
 		return nil
 	}}
-	refuse := Policy{Required: true, Verify: func(string, tls.ConnectionState) error { return errors.New("no TLSA match") }}
+	refuse := Policy{Level: TLSVerify, Verify: func(string, tls.ConnectionState) error { return errors.New("no TLSA match") }}
 	noMX := Policy{AllowMX: func(string) bool { return false }}
 	tests := []struct {
 		name       string

@@ -146,10 +146,7 @@ func (t *Target) tryAddrs(ctx context.Context, host string, addrs []netip.Addr, 
 	var last *hostError
 	for _, a := range addrs {
 		s := &session{host: host, addr: net.JoinHostPort(a.String(), strconv.Itoa(t.cfg.Port)),
-			mode: tlsOpportunistic, tlsConfig: t.mxTLS(host, pol)}
-		if pol.Required {
-			s.mode = tlsRequired
-		}
+			mode: mxMode(pol.Level), tlsConfig: t.mxTLS(host, pol)}
 		err := t.tryHost(ctx, s, m)
 		var he *hostError
 		if !errors.As(err, &he) {
@@ -164,8 +161,21 @@ func (t *Target) tryAddrs(ctx context.Context, host string, addrs []netip.Addr, 
 	return false, classify(last)
 }
 
+// mxMode is the session mode for a TLS level.
+func mxMode(l TLSLevel) tlsMode {
+	switch {
+	case l == TLSNone:
+		return tlsNone
+	case l.required():
+		return tlsRequired
+	}
+	return tlsOpportunistic
+}
+
 // tryHost runs one session, retrying in plaintext if opportunistic
-// STARTTLS failed (as Postfix does: encryption is optional here).
+// STARTTLS failed (as Postfix does at level may: encryption is optional
+// there). A level that requires TLS never gets here with
+// tlsOpportunistic, so it is never downgraded.
 func (t *Target) tryHost(ctx context.Context, s *session, m *Message) error {
 	err := t.attempt(ctx, s, m)
 	var he *hostError
