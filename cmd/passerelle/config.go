@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"passerelle/gateway/smtpd"
+	"passerelle/internal/reverse"
 )
 
 // Config is the whole TOML configuration file. Every key is documented in
@@ -256,7 +257,8 @@ func defaultConfig() Config {
 			NegativeTTL:   Duration{10 * time.Minute},
 			LookupTimeout: Duration{10 * time.Second},
 		},
-		Reverse: ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100},
+		Reverse: ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100,
+			DownloadTimeout: Duration{reverse.DefaultDownloadTimeout}},
 		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, TLS: "opportunistic",
 			Smarthost: SmarthostConfig{TLS: "starttls"}},
 		Inbound: defaultInbound(),

@@ -19,6 +19,9 @@ type ReverseConfig struct {
 	RatePerMinute        float64 `toml:"rate_per_minute"`         // per sender (bare JID), sustained
 	Burst                int     `toml:"burst"`                   // per sender, at once
 	MaxRecipientsPerHour int     `toml:"max_recipients_per_hour"` // distinct recipients per sender
+	// DownloadTimeout bounds the download of a mail a client sent as an
+	// HTTP upload, apart from the rest of the message's processing.
+	DownloadTimeout Duration `toml:"download_timeout"`
 	// ThreadsFile maps XMPP threads to the forwarded mails' Message-IDs;
 	// default <spool.dir>/threads.log.
 	ThreadsFile string `toml:"threads_file"`
@@ -117,6 +120,9 @@ func (c *Config) validateReverse() []error {
 	}
 	if r.MaxRecipientsPerHour <= 0 {
 		add("reverse.max_recipients_per_hour: must be positive")
+	}
+	if r.DownloadTimeout.Duration <= 0 {
+		add("reverse.download_timeout: must be positive")
 	}
 	errs = append(errs, c.Delivery.validate()...)
 	seen := map[string]bool{}

@@ -37,7 +37,13 @@ func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload
 		return refuse(stanza.Modify, stanza.NotAcceptable, fmt.Sprintf("The uploaded mail (%d bytes) "+
 			"is larger than this gateway sends (%d bytes); nothing was sent.", x.Size, limit))
 	}
-	blob, err := rv.cfg.Fetcher.Fetch(ctx, x.URL, x.Size+payload.TagSize)
+	// The download has its own bound, independent of the message's
+	// (L5: a 36 MiB upload from a slow server needs more than 2 minutes);
+	// what follows it gets a fresh Timeout.
+	extendBudget(ctx, rv.cfg.DownloadTimeout+rv.cfg.Timeout)
+	fctx, cancel := context.WithTimeout(ctx, rv.cfg.DownloadTimeout)
+	blob, err := rv.cfg.Fetcher.Fetch(fctx, x.URL, x.Size+payload.TagSize)
+	cancel()
 	if err != nil {
 		rv.log.Info("external mail not fetched", zap.String("id", in.ID), rv.hash("from", in.sender),
 			zap.String("host", urlHost(x.URL)), zap.Int64("size", x.Size),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -30,9 +31,15 @@ type fakeFetcher struct {
 	calls int
 	max   int64
 	url   string
+	hold  func(ctx context.Context) error // if set, runs first (a slow download)
 }
 
-func (f *fakeFetcher) Fetch(_ context.Context, u string, maxSize int64) ([]byte, error) {
+func (f *fakeFetcher) Fetch(ctx context.Context, u string, maxSize int64) ([]byte, error) {
+	if f.hold != nil {
+		if err := f.hold(ctx); err != nil {
+			return nil, &upload.Error{Op: "get", Kind: upload.ErrTransport, Transient: true, Err: err}
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -187,6 +194,52 @@ func TestExternalRetryAfterTemporaryFailure(t *testing.T) {
 	f.deliver(t, msg)
 	if len(f.spool.envs) != 1 || !bytes.Contains(f.spool.bodies[0], []byte("end marker-retry")) {
 		t.Fatalf("retry: %d spooled; replies %+v", len(f.spool.envs), f.sender.sent)
+	}
+}
+
+// TestExternalDownloadTimeout: the download of an upload is bounded by
+// DownloadTimeout, not by the message's Timeout (L5). A download that
+// outlasts Timeout (here 20 ms; the fake waits 10 times that) but not
+// DownloadTimeout is delivered, and the composing and spooling after it
+// still have their time; one that never ends is cut at DownloadTimeout
+// and refused with a temporary error.
+func TestExternalDownloadTimeout(t *testing.T) {
+	x, blob := externalMail(t, "marker-slow")
+	const timeout = 20 * time.Millisecond
+	slow := &fakeFetcher{blob: blob, hold: func(ctx context.Context) error {
+		select {
+		case <-time.After(10 * timeout):
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}}
+	stuck := &fakeFetcher{blob: blob, hold: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}
+	for _, tc := range []struct {
+		name      string
+		fetcher   *fakeFetcher
+		download  time.Duration
+		wantSpool bool
+	}{
+		{name: "slow download within download_timeout", fetcher: slow, download: time.Minute, wantSpool: true},
+		{name: "download never ends", fetcher: stuck, download: 10 * timeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Limits{}, nil, func(c *Config) {
+				c.Fetcher, c.Timeout, c.DownloadTimeout = tc.fetcher, timeout, tc.download
+			})
+			f.deliver(t, stanzaXML("alice@example.org/a", bobPuppet, "s1",
+				sealed(t, bobPuppet, keyset.alice, &payload.Payload{Mail: &payload.Mail{External: x}})))
+			if tc.wantSpool {
+				if len(f.spool.envs) != 1 {
+					t.Fatalf("%d spooled; replies %+v", len(f.spool.envs), f.sender.sent)
+				}
+				return
+			}
+			if got := f.last(t); !strings.Contains(got.xml, "remote-server-timeout") || len(f.spool.envs) != 0 {
+				t.Fatalf("reply %s, %d spooled", got.xml, len(f.spool.envs))
+			}
+		})
 	}
 }
 

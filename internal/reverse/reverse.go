@@ -91,8 +91,12 @@ type Config struct {
 	Limits          Limits
 	Dedup           DedupConfig
 	Workers         int // messages processed at once; default 4
-	// Timeout bounds the processing of one message; default 2 minutes.
-	Timeout  time.Duration
+	// Timeout bounds the processing of one message, not counting the
+	// download of a mail sent as an upload; default 2 minutes.
+	Timeout time.Duration
+	// DownloadTimeout bounds that download; default 10 minutes. The
+	// processing after it gets a fresh Timeout.
+	DownloadTimeout time.Duration
 	Compose  compose.Limits
 	Log      *zap.Logger
 	HashAddr func(string) string
@@ -148,6 +152,9 @@ func (c *Config) setDefaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 2 * time.Minute
 	}
+	if c.DownloadTimeout <= 0 {
+		c.DownloadTimeout = DefaultDownloadTimeout
+	}
 	c.Limits = c.Limits.withDefaults()
 }
 
@@ -182,12 +189,28 @@ func (rv *Reverse) loop(ctx context.Context, ch <-chan *inbound, fn func(context
 // Run's context is done.
 const shutdownGrace = 10 * time.Second
 
+// DefaultDownloadTimeout is Config.DownloadTimeout's default.
+const DefaultDownloadTimeout = 10 * time.Minute
+
+// errShutdown and errTimeout are the causes of a message's cancellation.
+var (
+	errShutdown = errors.New("reverse: shutting down")
+	errTimeout  = fmt.Errorf("reverse: message processing: %w", context.DeadlineExceeded)
+)
+
+// budgetKey carries a message's processing timer in its context, so that
+// the download of an upload can extend it (extendBudget).
+type budgetKey struct{}
+
 // safely runs fn on one message under the timeout, recovering a panic. A
 // message in progress at shutdown gets shutdownGrace to reach the spool.
 func (rv *Reverse) safely(parent context.Context, in *inbound, fn func(context.Context, *inbound)) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), rv.cfg.Timeout)
-	defer cancel()
-	stop := context.AfterFunc(parent, func() { time.AfterFunc(shutdownGrace, cancel) })
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	defer cancel(nil)
+	budget := time.AfterFunc(rv.cfg.Timeout, func() { cancel(errTimeout) })
+	defer budget.Stop()
+	ctx = context.WithValue(ctx, budgetKey{}, budget)
+	stop := context.AfterFunc(parent, func() { time.AfterFunc(shutdownGrace, func() { cancel(errShutdown) }) })
 	defer stop()
 	defer func() {
 		if p := recover(); p != nil {
@@ -196,6 +219,14 @@ func (rv *Reverse) safely(parent context.Context, in *inbound, fn func(context.C
 		}
 	}()
 	fn(ctx, in)
+}
+
+// extendBudget lets the message of ctx run for d from now (a download,
+// then a fresh Timeout for what follows it), whatever was left.
+func extendBudget(ctx context.Context, d time.Duration) {
+	if t, ok := ctx.Value(budgetKey{}).(*time.Timer); ok {
+		t.Reset(d)
+	}
 }
 
 func (rv *Reverse) hash(field, addr string) zap.Field {
