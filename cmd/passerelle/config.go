@@ -101,6 +101,7 @@ type SpoolConfig struct {
 	RetryInitial Duration `toml:"retry_initial"`
 	RetryMax     Duration `toml:"retry_max"`
 	Lifetime     Duration `toml:"lifetime"`
+	DelayWarning Duration `toml:"delay_warning"` // one delay DSN per recipient pending this long; 0: none
 	Postmaster   string   `toml:"postmaster"`
 }
 
@@ -249,6 +250,7 @@ func defaultConfig() Config {
 			RetryInitial: Duration{15 * time.Minute},
 			RetryMax:     Duration{4 * time.Hour},
 			Lifetime:     Duration{5 * 24 * time.Hour},
+			DelayWarning: Duration{4 * time.Hour},
 		},
 		XMPP: XMPPConfig{AckTimeout: Duration{30 * time.Second}, MaxStanzaBytes: 512 << 10},
 		Keys: KeysConfig{

@@ -186,7 +186,7 @@ func (g *gateway) buildQueue() error {
 		Store:   g.store,
 		Targets: targets,
 		Workers: sc.Workers, RetryInitial: sc.RetryInitial.Duration, RetryMax: sc.RetryMax.Duration,
-		Lifetime: sc.Lifetime.Duration, Log: g.log, HashAddr: g.hash,
+		Lifetime: sc.Lifetime.Duration, DelayWarning: sc.DelayWarning.Duration, Log: g.log, HashAddr: g.hash,
 		DSN:         queue.DSNConfig{ReportingMTA: g.cfg.Hostname, Postmaster: sc.Postmaster},
 		BounceRoute: g.bounceRoute,
 	})

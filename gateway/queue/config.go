@@ -39,6 +39,9 @@ type Config struct {
 	Lifetime       time.Duration // from arrival until a pending recipient expires (4.4.7)
 	AttemptTimeout time.Duration // bound on one Deliver call
 	ShutdownGrace  time.Duration // in-flight deliveries get this long after Run's ctx ends
+	// DelayWarning: a recipient still pending this long after arrival gets
+	// its sender one delay notice (RFC 3464 Action: delayed). 0: none.
+	DelayWarning time.Duration
 
 	Now  func() time.Time // clock; default time.Now
 	Rand func() float64   // jitter source in [0,1); default math/rand/v2.Float64

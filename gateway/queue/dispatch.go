@@ -43,6 +43,7 @@ type dispatcher struct {
 
 func newDispatcher(q *Queue, envs []*Envelope) *dispatcher {
 	d := &dispatcher{q: q, msgs: make(map[string]*entry), results: make(chan result, q.cfg.Workers)}
+	d.idle.delayWarn = q.cfg.DelayWarning
 	d.add(envs)
 	return d
 }
@@ -158,7 +159,7 @@ func (d *dispatcher) nextWake() time.Duration {
 
 // dueAt is when the message next needs work: the earliest NextAttempt of a
 // pending recipient or of a failed one whose DSN is still owed.
-func (e *entry) dueAt() time.Time {
+func (e *entry) dueAt(delayWarn time.Duration) time.Time {
 	var at time.Time
 	found := false
 	for i := range e.env.Recipients {
@@ -172,6 +173,9 @@ func (e *entry) dueAt() time.Time {
 	}
 	if !found { // finished but not yet removed
 		at = time.Time{}
+	}
+	if w := delayAt(e.env, delayWarn); !w.IsZero() && w.Before(at) {
+		at = w // a delay warning is owed before the next attempt
 	}
 	if at.Before(e.notBefore) {
 		at = e.notBefore

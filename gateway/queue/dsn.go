@@ -17,20 +17,28 @@ import (
 // text/rfc822-headers part.
 const maxQuotedHeader = 64 << 10
 
+// dsnAction is the RFC 3464 §2.3.3 Action of every recipient in one DSN.
+type dsnAction string
+
+const (
+	actionFailed  dsnAction = "failed"
+	actionDelayed dsnAction = "delayed"
+)
+
 // buildDSN writes the RFC 3464 multipart/report about recipients idx of e:
 // a human-readable part, a message/delivery-status part and, only when the
 // body is a plain RFC 5322 message, its header as text/rfc822-headers. It
 // never includes message content beyond that header.
-func (q *Queue) buildDSN(ctx context.Context, e *Envelope, idx []int) ([]byte, error) {
+func (q *Queue) buildDSN(ctx context.Context, e *Envelope, idx []int, action dsnAction) ([]byte, error) {
 	var buf bytes.Buffer
-	mw, err := message.CreateWriter(&buf, q.dsnHeader(e))
+	mw, err := message.CreateWriter(&buf, q.dsnHeader(e, action))
 	if err != nil {
 		return nil, err
 	}
-	if err := writePart(mw, textHeader(), q.humanText(e, idx)); err != nil {
+	if err := writePart(mw, textHeader(), q.humanText(e, idx, action)); err != nil {
 		return nil, err
 	}
-	if err := writePart(mw, statusHeader(), q.statusFields(e, idx)); err != nil {
+	if err := writePart(mw, statusHeader(), q.statusFields(e, idx, action)); err != nil {
 		return nil, err
 	}
 	if hdr := q.originalHeader(ctx, e, idx); hdr != nil {
@@ -46,11 +54,15 @@ func (q *Queue) buildDSN(ctx context.Context, e *Envelope, idx []int) ([]byte, e
 
 // dsnHeader is the top-level header. go-message writes fields in reverse
 // order of addition, so they are listed bottom-up.
-func (q *Queue) dsnHeader(e *Envelope) message.Header {
+func (q *Queue) dsnHeader(e *Envelope, action dsnAction) message.Header {
 	var h message.Header
 	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status"})
 	h.Add("Auto-Submitted", "auto-replied") // RFC 3834 §5
-	h.Add("Subject", "Undelivered Mail Returned to Sender")
+	if action == actionDelayed {
+		h.Add("Subject", "Delayed Mail (still being retried)")
+	} else {
+		h.Add("Subject", "Undelivered Mail Returned to Sender")
+	}
 	h.Add("Message-Id", "<"+NewID()+"@"+q.cfg.DSN.ReportingMTA+">")
 	h.Add("Date", q.cfg.Now().Format(time.RFC1123Z))
 	h.Add("To", "<"+sanitizeAddr(e.From)+">")

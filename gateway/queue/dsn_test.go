@@ -109,7 +109,7 @@ func TestDSNStructure(t *testing.T) {
 		r.State, r.LastError, r.LastAttempt = StateFailed, "refused\r\nInjected: yes", e.Received.Add(time.Hour)
 		r.Diag = &Diagnostic{Status: "5.7.1", RemoteMTA: "xmpp.example.net"}
 	}
-	raw, err := h.q.buildDSN(context.Background(), e, []int{0, 1})
+	raw, err := h.q.buildDSN(context.Background(), e, []int{0, 1}, actionFailed)
 	if err != nil {
 		t.Fatal(err)
 	}

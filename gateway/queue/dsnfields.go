@@ -10,12 +10,18 @@ import (
 
 // humanText is the first part of a DSN: the reason for each recipient,
 // never any message content. Lines end in CRLF.
-func (q *Queue) humanText(e *Envelope, idx []int) []byte {
+func (q *Queue) humanText(e *Envelope, idx []int, action dsnAction) []byte {
 	var b bytes.Buffer
 	crlf(&b, "This is the mail delivery system at %s.", q.cfg.DSN.ReportingMTA)
 	crlf(&b, "")
-	crlf(&b, "Your message of %s could not be delivered", e.Received.Format(time.RFC1123Z))
-	crlf(&b, "to the following recipients:")
+	if action == actionDelayed {
+		crlf(&b, "Your message of %s has not yet been delivered", e.Received.Format(time.RFC1123Z))
+		crlf(&b, "to the following recipients. This is a warning only: delivery")
+		crlf(&b, "will be retried until %s; you do not need to send it again.", e.Received.Add(q.cfg.Lifetime).Format(time.RFC1123Z))
+	} else {
+		crlf(&b, "Your message of %s could not be delivered", e.Received.Format(time.RFC1123Z))
+		crlf(&b, "to the following recipients:")
+	}
 	crlf(&b, "")
 	for _, i := range idx {
 		r := &e.Recipients[i]
@@ -41,7 +47,7 @@ func (q *Queue) reason(r *Recipient) string {
 // statusFields is the message/delivery-status body (RFC 3464 §2.1):
 // per-message fields, then one block of per-recipient fields for each
 // recipient, blocks separated by an empty line.
-func (q *Queue) statusFields(e *Envelope, idx []int) []byte {
+func (q *Queue) statusFields(e *Envelope, idx []int, action dsnAction) []byte {
 	var b bytes.Buffer
 	// Every value is sanitised again: the envelope came from disk.
 	if e.EnvID != "" {
@@ -51,7 +57,11 @@ func (q *Queue) statusFields(e *Envelope, idx []int) []byte {
 	crlf(&b, "Arrival-Date: %s", e.Received.Format(time.RFC1123Z))
 	for _, i := range idx {
 		crlf(&b, "")
-		recipientFields(&b, &e.Recipients[i])
+		if action == actionDelayed {
+			delayedFields(&b, &e.Recipients[i], e.Received.Add(q.cfg.Lifetime))
+		} else {
+			recipientFields(&b, &e.Recipients[i])
+		}
 	}
 	return b.Bytes()
 }
@@ -82,6 +92,34 @@ func recipientFields(b *bytes.Buffer, r *Recipient) {
 	if !r.LastAttempt.IsZero() {
 		crlf(b, "Last-Attempt-Date: %s", r.LastAttempt.Format(time.RFC1123Z))
 	}
+}
+
+// delayedFields is a recipient's block in a delay notice (RFC 3464 §2.3):
+// Action delayed, the 4.x.x status of the last temporary failure (4.0.0
+// without one), and Will-Retry-Until (§2.3.8).
+func delayedFields(b *bytes.Buffer, r *Recipient, until time.Time) {
+	if r.ORCPT != "" {
+		crlf(b, "Original-Recipient: %s", sanitize(r.ORCPT))
+	}
+	crlf(b, "Final-Recipient: %s", addrField(r.Addr))
+	crlf(b, "Action: delayed")
+	status := "4.0.0"
+	if r.Diag != nil && validStatus(r.Diag.Status) && r.Diag.Status[0] == '4' {
+		status = r.Diag.Status
+	}
+	crlf(b, "Status: %s", status)
+	if r.Diag != nil && r.Diag.RemoteMTA != "" {
+		crlf(b, "Remote-MTA: dns; %s", sanitize(r.Diag.RemoteMTA))
+	}
+	if r.Diag != nil && r.Diag.Type != "" && r.Diag.Text != "" {
+		crlf(b, "Diagnostic-Code: %s; %s", sanitize(r.Diag.Type), sanitize(r.Diag.Text))
+	} else if r.LastError != "" {
+		crlf(b, "Diagnostic-Code: X-Passerelle; %s", sanitize(r.LastError))
+	}
+	if !r.LastAttempt.IsZero() {
+		crlf(b, "Last-Attempt-Date: %s", r.LastAttempt.Format(time.RFC1123Z))
+	}
+	crlf(b, "Will-Retry-Until: %s", until.Format(time.RFC1123Z))
 }
 
 func crlf(b *bytes.Buffer, format string, args ...any) {

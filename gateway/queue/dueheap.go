@@ -1,6 +1,9 @@
 package queue
 
-import "container/heap"
+import (
+	"container/heap"
+	"time"
+)
 
 // dueHeap holds the idle entries, earliest dueAt first; entries due at
 // the same time leave in the order they entered, so a backlog of new
@@ -8,8 +11,9 @@ import "container/heap"
 // Busy entries are not in it. Use push and pop, not the heap.Interface
 // methods.
 type dueHeap struct {
-	es  []*entry
-	seq uint64 // next entry.seq
+	delayWarn time.Duration // Config.DelayWarning: a warning owed is due too
+	es        []*entry
+	seq       uint64 // next entry.seq
 }
 
 func (h *dueHeap) Len() int { return len(h.es) }
@@ -37,7 +41,7 @@ func (h *dueHeap) Pop() any {
 // push adds an idle entry, computing its due time once: it changes only
 // when a worker reports back, and then the entry is pushed again.
 func (h *dueHeap) push(e *entry) {
-	e.at = e.dueAt()
+	e.at = e.dueAt(h.delayWarn)
 	e.seq = h.seq
 	h.seq++
 	heap.Push(h, e)

@@ -64,6 +64,9 @@ type Recipient struct {
 	// while this recipient was open; at maxPanics the message is
 	// quarantined.
 	Panics int `json:"panics,omitempty"`
+	// DelayReported is set once the sender was warned that this recipient
+	// is delayed (or needs no warning), so it is warned at most once.
+	DelayReported bool `json:"delay_reported,omitempty"`
 }
 
 // Envelope is the spooled metadata of one message.

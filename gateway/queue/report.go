@@ -59,11 +59,11 @@ func (q *Queue) sendDSN(ctx context.Context, e *Envelope, failed []int) error {
 		log.Info("no DSN: NOTIFY excludes FAILURE")
 		return nil
 	}
-	return q.spoolDSN(ctx, e, notify)
+	return q.spoolDSN(ctx, e, notify, actionFailed)
 }
 
-func (q *Queue) spoolDSN(ctx context.Context, e *Envelope, idx []int) error {
-	body, err := q.buildDSN(ctx, e, idx)
+func (q *Queue) spoolDSN(ctx context.Context, e *Envelope, idx []int, action dsnAction) error {
+	body, err := q.buildDSN(ctx, e, idx, action)
 	if err != nil {
 		return fmt.Errorf("build DSN for %s: %w", e.ID, err)
 	}
@@ -92,6 +92,6 @@ func (q *Queue) spoolDSN(ctx context.Context, e *Envelope, idx []int) error {
 		log.Error("no route for DSN; quarantined")
 		return q.store.Quarantine(pctx, dsn.ID, "no bounce route for the reverse-path")
 	}
-	log.Info("DSN spooled", zap.Int("rcpts", len(idx)))
+	log.Info("DSN spooled", zap.Int("rcpts", len(idx)), zap.String("action", string(action)))
 	return nil
 }

@@ -41,6 +41,9 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 			return q.storeFailed(e, "persist state", err)
 		}
 	}
+	if err := q.warnDelayed(workCtx, e); err != nil {
+		return q.storeFailed(e, "delay notice", err)
+	}
 	if err := q.report(workCtx, e); err != nil {
 		return q.storeFailed(e, "report failure", err)
 	}
