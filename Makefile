@@ -40,14 +40,16 @@ check:
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
-# bench: the micro-benchmarks of every package, then the forward-path load
-# benchmark (e2e/bench_test.go: real Prosody with mam off, the gateway built
-# without -race, Go SMTP clients, alice's client decrypting every message),
-# which prints a markdown table. It needs PASSERELLE_BENCH=1, so `make test`
-# never runs it.
+# bench: the micro-benchmarks of every package, then passerelle against a
+# throwaway Postfix 3.7 relay on the same smtp-source load in the same run
+# (e2e/vspostfix_bench_test.go; PASSERELLE_BENCH_N, _ROUNDS, _SIZE,
+# _LATENCY_N, _CPUPROFILE tune it), then the forward-path load benchmark
+# (e2e/bench_test.go: alice's client decrypting every message). Both print
+# markdown tables. They need PASSERELLE_BENCH=1, so `make test` never runs
+# them.
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v '/e2e$$')
-	PASSERELLE_BENCH=1 $(GO) test -run='^$$' -bench=ForwardLoad -benchtime=1x -count=1 -timeout 30m ./e2e/
+	PASSERELLE_BENCH=1 $(GO) test -run='^$$' -bench='VsPostfix|ForwardLoad' -benchtime=1x -count=1 -timeout 60m ./e2e/
 
 stress: deps
 	PASSERELLE_STRESS=1 $(GO) test -count=1 -timeout 60m -run 'Stress|Crash' -v ./e2e/

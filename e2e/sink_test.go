@@ -51,7 +51,7 @@ func startSink(t *testing.T, flags ...string) *sink {
 	return s
 }
 
-func waitTCP(t *testing.T, addr string) {
+func waitTCP(t testing.TB, addr string) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if c, err := netDial(addr); err == nil {

@@ -52,3 +52,25 @@ func readSnapshotEnvelope(path string) (*Envelope, error) {
 	}
 	return decodeEnvelope(data)
 }
+
+// Count returns how many messages the spool at dir holds, without taking
+// its lock, reading them or changing anything: a cheap probe for tools and
+// benchmarks that wait for a running gateway's spool to drain.
+func Count(dir string) (int, error) {
+	d, err := os.Open(filepath.Join(dir, dirEnv))
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", dir, err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", dir, err)
+	}
+	n := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, ".json") {
+			n++
+		}
+	}
+	return n, nil
+}
