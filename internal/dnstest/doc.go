@@ -11,6 +11,8 @@
 // TCP). UDP answers larger than the client's buffer (512 bytes, or its EDNS0
 // size) are truncated as a real server does.
 //
-// Names are matched case-insensitively (RFC 4343); a name with no records
-// of any type is NXDOMAIN, a name with records of other types NODATA.
+// A CNAME is followed as a recursive resolver does (the CNAME and the
+// target's records in the answer). Names are matched case-insensitively
+// (RFC 4343); a name with no records of any type is NXDOMAIN, a name with
+// records of other types NODATA.
 package dnstest

@@ -58,15 +58,27 @@ func (s *Server) answer(req *dns.Msg, name string, qtype uint16, udp bool) (*dns
 		ad = s.adAll
 	}
 	m.AuthenticatedData = ad
-	rrs, ok := s.rrs[name]
-	if !ok {
+	if _, ok := s.rrs[name]; !ok {
 		m.Rcode = dns.RcodeNameError
 		return m, false
 	}
-	for _, rr := range rrs {
-		if rr.Header().Rrtype == qtype || qtype == dns.TypeANY {
-			m.Answer = append(m.Answer, dns.Copy(rr))
+	// As a recursive resolver answers: a CNAME and what its target has
+	// (RFC 1034 §3.6.2), the chain bounded.
+	for range 8 {
+		next := ""
+		for _, rr := range s.rrs[name] {
+			switch {
+			case rr.Header().Rrtype == qtype || qtype == dns.TypeANY:
+				m.Answer = append(m.Answer, dns.Copy(rr))
+			case rr.Header().Rrtype == dns.TypeCNAME:
+				m.Answer = append(m.Answer, dns.Copy(rr))
+				next = canon(rr.(*dns.CNAME).Target)
+			}
 		}
+		if next == "" {
+			break
+		}
+		name = next
 	}
 	if o := req.IsEdns0(); o != nil {
 		m.SetEdns0(o.UDPSize(), o.Do())
