@@ -60,7 +60,7 @@ func TestLookup(t *testing.T) {
 		}, wantFound: true},
 		{name: "forced truncation: TCP retry", setup: func(d *dnstest.Server) { d.SetTXT(name, record(3600)); d.Fail(name, dnstest.Truncate) }, wantFound: true},
 		{name: "CNAME to the record", setup: func(d *dnstest.Server) {
-			_ = d.Add(name+". 60 IN CNAME rec.hoster.example.")
+			_ = d.Add(name + ". 60 IN CNAME rec.hoster.example.")
 			d.SetTXT("rec.hoster.example", record(3600))
 		}, wantFound: true},
 		{name: "NXDOMAIN", setup: func(d *dnstest.Server) {}},
