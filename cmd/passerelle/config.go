@@ -48,15 +48,16 @@ type LogConfig struct {
 
 // SMTPConfig holds the listeners and the limits they share.
 type SMTPConfig struct {
-	MaxMessageBytes int64    `toml:"max_message_bytes"`
-	MaxRecipients   int      `toml:"max_recipients"`
-	MaxLineLength   int      `toml:"max_line_length"`
-	ReadTimeout     Duration `toml:"read_timeout"`
-	WriteTimeout    Duration `toml:"write_timeout"`
-	MaxConns        int      `toml:"max_conns"`
-	MaxConnsPerIP   int      `toml:"max_conns_per_ip"`
-	MaxBadCommands  int      `toml:"max_bad_commands"`
-	GreetDelay      Duration `toml:"greet_delay"`
+	MaxMessageBytes   int64    `toml:"max_message_bytes"`
+	MaxRecipients     int      `toml:"max_recipients"`
+	MaxLineLength     int      `toml:"max_line_length"`      // command lines
+	MaxDataLineLength int      `toml:"max_data_line_length"` // text lines of DATA
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	MaxConns          int      `toml:"max_conns"`
+	MaxConnsPerIP     int      `toml:"max_conns_per_ip"`
+	MaxBadCommands    int      `toml:"max_bad_commands"`
+	GreetDelay        Duration `toml:"greet_delay"`
 	// DataMemoryBudget bounds the memory of all DATA transactions of both
 	// listeners together (smtpd.Budget); past it, 452 4.3.1.
 	DataMemoryBudget int64          `toml:"data_memory_budget"`
@@ -234,16 +235,17 @@ func defaultConfig() Config {
 	return Config{
 		Log: LogConfig{Level: "info", Format: "json"},
 		SMTP: SMTPConfig{
-			MaxMessageBytes:  36 << 20,
-			MaxRecipients:    100,
-			MaxLineLength:    1000,
-			ReadTimeout:      Duration{5 * time.Minute},
-			WriteTimeout:     Duration{5 * time.Minute},
-			MaxConns:         1000,
-			MaxConnsPerIP:    20,
-			MaxBadCommands:   10,
-			GreetDelay:       Duration{time.Second},
-			DataMemoryBudget: smtpd.DefaultDataMemoryBudget,
+			MaxMessageBytes:   36 << 20,
+			MaxRecipients:     100,
+			MaxLineLength:     512,
+			MaxDataLineLength: 1000,
+			ReadTimeout:       Duration{5 * time.Minute},
+			WriteTimeout:      Duration{5 * time.Minute},
+			MaxConns:          1000,
+			MaxConnsPerIP:     20,
+			MaxBadCommands:    10,
+			GreetDelay:        Duration{time.Second},
+			DataMemoryBudget:  smtpd.DefaultDataMemoryBudget,
 		},
 		Spool: SpoolConfig{
 			Workers:      8,

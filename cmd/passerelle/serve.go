@@ -227,7 +227,7 @@ func (g *gateway) buildSMTP() error {
 	g.certs = certs
 	s := g.cfg.SMTP
 	base := smtpd.Config{Hostname: g.cfg.Hostname, TLS: tlsConf, Router: fwd, Sink: fwd,
-		MaxLineLength: s.MaxLineLength, MaxRecipients: s.MaxRecipients, MaxMessageBytes: s.MaxMessageBytes,
+		MaxLineLength: s.MaxLineLength, MaxDataLineLength: s.MaxDataLineLength, MaxRecipients: s.MaxRecipients, MaxMessageBytes: s.MaxMessageBytes,
 		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration, MaxConns: s.MaxConns,
 		MaxConnsPerIP: s.MaxConnsPerIP, MaxBadCommands: s.MaxBadCommands, GreetDelay: s.GreetDelay.Duration,
 		DataBudget: smtpd.NewBudget(s.DataMemoryBudget), // one for both listeners

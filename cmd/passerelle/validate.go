@@ -58,12 +58,13 @@ func (c *Config) validate() []error {
 func (s SMTPConfig) validate() []error {
 	var errs []error
 	positive := map[string]int64{
-		"smtp.max_message_bytes":  s.MaxMessageBytes,
-		"smtp.max_line_length":    int64(s.MaxLineLength),
-		"smtp.max_conns":          int64(s.MaxConns),
-		"smtp.max_conns_per_ip":   int64(s.MaxConnsPerIP),
-		"smtp.max_bad_commands":   int64(s.MaxBadCommands),
-		"smtp.data_memory_budget": s.DataMemoryBudget,
+		"smtp.max_message_bytes":    s.MaxMessageBytes,
+		"smtp.max_line_length":      int64(s.MaxLineLength),
+		"smtp.max_data_line_length": int64(s.MaxDataLineLength),
+		"smtp.max_conns":            int64(s.MaxConns),
+		"smtp.max_conns_per_ip":     int64(s.MaxConnsPerIP),
+		"smtp.max_bad_commands":     int64(s.MaxBadCommands),
+		"smtp.data_memory_budget":   s.DataMemoryBudget,
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {
@@ -76,6 +77,9 @@ func (s SMTPConfig) validate() []error {
 	}
 	if s.MaxRecipients < 100 {
 		errs = append(errs, fmt.Errorf("smtp.max_recipients: %d is below RFC 5321's minimum of 100", s.MaxRecipients))
+	}
+	if s.MaxDataLineLength > 0 && s.MaxDataLineLength < 1000 {
+		errs = append(errs, fmt.Errorf("smtp.max_data_line_length: %d is below RFC 5321's 1000 (§4.5.3.1.6)", s.MaxDataLineLength))
 	}
 	if s.MaxLineLength > 0 && s.MaxLineLength < 512 {
 		errs = append(errs, fmt.Errorf("smtp.max_line_length: %d is below RFC 5321's 512", s.MaxLineLength))

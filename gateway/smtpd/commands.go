@@ -15,6 +15,35 @@ var knownVerbs = map[string]bool{
 	"HELP": true, "AUTH": true,
 }
 
+// Command line allowances on top of MaxLineLength (RFC 5321 §4.5.3.1.4:
+// extensions may raise the 512-octet limit). MAIL: SIZE adds 14 (RFC 1870
+// §3), RET and ENVID 100 (RFC 3461 §4); BODY=8BITMIME and SMTPUTF8 state
+// no allowance, their keywords are counted anyway (26). RCPT: NOTIFY and
+// ORCPT add 500 (RFC 3461 §4).
+const (
+	mailAllowance         = 14 + 26
+	dsnMailAllowance      = 100
+	dsnRcptAllowance      = 500
+	maxExtensionAllowance = dsnRcptAllowance
+	// saslLineLength is a SASL response line (RFC 4954 §4: 12288 octets).
+	saslLineLength = 12288
+)
+
+// commandLimit is the longest line, CRLF included, the verb may send.
+func (c *conn) commandLimit(verb string) int {
+	n := c.srv.cfg.MaxLineLength
+	switch {
+	case verb == "MAIL":
+		n += mailAllowance
+		if c.srv.cfg.EnableDSN {
+			n += dsnMailAllowance
+		}
+	case verb == "RCPT" && c.srv.cfg.EnableDSN:
+		n += dsnRcptAllowance
+	}
+	return n
+}
+
 // Verbs allowed between STARTTLS and the new EHLO (RFC 3207 §4.2).
 var beforeEHLO = map[string]bool{"EHLO": true, "HELO": true, "NOOP": true, "RSET": true, "QUIT": true}
 
@@ -26,6 +55,13 @@ func (c *conn) commit(line []byte, full bool) bool {
 			c.mode, c.lastVerb = modeCommand, ""
 		}
 		c.atStart = full
+		c.dataLine += len(line)
+		if c.dataLine > c.srv.cfg.MaxDataLineLength {
+			c.longLine = true // refused at end of DATA, RFC 5321 §4.5.3.1.6
+		}
+		if full {
+			c.dataLine = 0
+		}
 		return true
 	case modeAuth:
 		c.trace("C: <sasl response>")
@@ -39,6 +75,9 @@ func (c *conn) command(text string) bool {
 	c.traceCommand(text)
 	verb, _, _ := strings.Cut(strings.ToUpper(text), " ")
 	switch {
+	case len(text)+2 > c.commandLimit(verb):
+		c.fail(lineTooLong, "command line too long")
+		return false
 	case hasPrefixFold(text, "STARTTLS"): // go-smtp's own test, so it never sees one
 		c.startTLS(text)
 		return false
@@ -99,7 +138,7 @@ func (c *conn) reply(line string) {
 	c.lastVerb = ""
 	switch {
 	case strings.HasPrefix(line, "354"):
-		c.mode, c.atStart = modeData, true
+		c.mode, c.atStart, c.dataLine, c.longLine = modeData, true, 0, false
 	case strings.HasPrefix(line, "334"):
 		c.mode = modeAuth
 	case line >= "500" && line < "505":

@@ -32,16 +32,19 @@ func (m Mode) String() string {
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultMaxLineLength    = 1000
-	DefaultMaxRecipients    = 100
-	DefaultMaxMessageBytes  = 40 << 20
-	DefaultReadTimeout      = 5 * time.Minute // RFC 5321 §4.5.3.2.7
-	DefaultWriteTimeout     = time.Minute
-	DefaultMaxConns         = 1000
-	DefaultMaxConnsPerIP    = 20
-	DefaultMaxBadCommands   = 5
-	DefaultMaxAuthFailures  = 3
-	DefaultAuthFailureDelay = time.Second
+	// DefaultMaxLineLength is RFC 5321 §4.5.3.1.4's command line limit;
+	// DefaultMaxDataLineLength is §4.5.3.1.6's text line limit.
+	DefaultMaxLineLength     = 512
+	DefaultMaxDataLineLength = 1000
+	DefaultMaxRecipients     = 100
+	DefaultMaxMessageBytes   = 40 << 20
+	DefaultReadTimeout       = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultWriteTimeout      = time.Minute
+	DefaultMaxConns          = 1000
+	DefaultMaxConnsPerIP     = 20
+	DefaultMaxBadCommands    = 5
+	DefaultMaxAuthFailures   = 3
+	DefaultAuthFailureDelay  = time.Second
 )
 
 // Config configures a Server. Zero limits take the defaults above.
@@ -56,16 +59,22 @@ type Config struct {
 	Sink          Sink          // required
 	Authenticator Authenticator // required in ModeSubmission
 
-	MaxLineLength    int           // command line incl. CRLF; min 512
-	MaxRecipients    int           // per transaction; min 100 (RFC 5321 §4.5.3.1.8)
-	MaxMessageBytes  int64         // advertised as SIZE
-	ReadTimeout      time.Duration // idle time per read, DATA included
-	WriteTimeout     time.Duration
-	MaxConns         int
-	MaxConnsPerIP    int // IPv4 address or IPv6 /64
-	MaxBadCommands   int // 500-504 replies before 421 and close
-	MaxAuthFailures  int // failed AUTH attempts before 421 and close
-	AuthFailureDelay time.Duration
+	// MaxLineLength bounds a command line incl. CRLF (min 512); MAIL and
+	// RCPT get the extensions' allowances on top (see commandLimit). A
+	// longer line gets "500 5.5.2 line too long" and the connection closes.
+	MaxLineLength int
+	// MaxDataLineLength bounds a text line of DATA incl. CRLF (min 1000);
+	// a message with a longer line is refused at end of DATA (554 5.6.0).
+	MaxDataLineLength int
+	MaxRecipients     int           // per transaction; min 100 (RFC 5321 §4.5.3.1.8)
+	MaxMessageBytes   int64         // advertised as SIZE
+	ReadTimeout       time.Duration // idle time per read, DATA included
+	WriteTimeout      time.Duration
+	MaxConns          int
+	MaxConnsPerIP     int // IPv4 address or IPv6 /64
+	MaxBadCommands    int // 500-504 replies before 421 and close
+	MaxAuthFailures   int // failed AUTH attempts before 421 and close
+	AuthFailureDelay  time.Duration
 	// GreetDelay holds the greeting back and refuses clients that talk
 	// before it. 0 disables the check; 1-2s is a sensible production value.
 	GreetDelay time.Duration
@@ -87,6 +96,7 @@ type Config struct {
 func (c *Config) withDefaults() (Config, error) {
 	cfg := *c
 	setDefault(&cfg.MaxLineLength, DefaultMaxLineLength)
+	setDefault(&cfg.MaxDataLineLength, DefaultMaxDataLineLength)
 	setDefault(&cfg.MaxRecipients, DefaultMaxRecipients)
 	setDefault(&cfg.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&cfg.ReadTimeout, DefaultReadTimeout)
@@ -127,6 +137,7 @@ func (c *Config) validate() error {
 		fmt.Sprintf("DataBudget must hold at least %d × MaxMessageBytes", DataMemoryFactor))
 	check(c.Mode == ModeSubmission && c.Authenticator == nil, "submission needs an Authenticator")
 	check(c.MaxLineLength < 512, "MaxLineLength below 512")
+	check(c.MaxDataLineLength < 1000, "MaxDataLineLength below 1000")
 	check(c.MaxRecipients < 100, "MaxRecipients below 100")
 	check(c.MaxMessageBytes < 0 || c.MaxMessageBytes > 1<<32-1, "MaxMessageBytes out of range")
 	check(c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.GreetDelay < 0 || c.AuthFailureDelay < 0, "negative duration")

@@ -54,6 +54,8 @@ type conn struct {
 	rerr      error  // sticky read error seen while probing
 	mode      mode
 	atStart   bool   // DATA: at the start of a line
+	dataLine  int    // DATA: octets of the current text line so far
+	longLine  bool   // DATA: a text line exceeded MaxDataLineLength
 	lastVerb  string // verb of the command awaiting its reply
 	lastLine  string // last command handed to go-smtp, without CRLF
 	needEHLO  bool
@@ -103,11 +105,17 @@ func (c *conn) nextLine() error {
 	return io.EOF
 }
 
+// lineLimit bounds the line the reader may buffer: none in DATA (pieces
+// are handed on; commit counts text line lengths), a SASL line in AUTH,
+// else the longest command any verb may send (command checks each verb's).
 func (c *conn) lineLimit() int {
-	if c.mode == modeData {
+	switch c.mode {
+	case modeData:
 		return 0 // bounded by MaxMessageBytes
+	case modeAuth:
+		return max(c.srv.cfg.MaxLineLength, saslLineLength)
 	}
-	return c.srv.cfg.MaxLineLength
+	return c.srv.cfg.MaxLineLength + maxExtensionAllowance
 }
 
 // fill reads more input into c.buf. idle applies the read timeout.

@@ -79,6 +79,8 @@ var (
 	errAddrLiteral    = reply(550, 5, 7, 1, "Address literals are not accepted")
 	errRelaySyntax    = reply(550, 5, 7, 1, "Relaying denied: '%', '!' and '@' are not accepted in local parts")
 	errDataRead       = reply(451, 4, 3, 0, "Error reading message data")
+	// RFC 5321 §4.5.3.1.6; 5.6.0: the content, not the command, is at fault.
+	errDataLineTooLong = reply(554, 5, 6, 0, "Message has a text line longer than allowed (RFC 5321 4.5.3.1.6)")
 )
 
 // Lines the connection layer writes itself, before closing where noted.

@@ -94,7 +94,7 @@ func TestConfigValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.MaxRecipients != 100 || s.cfg.MaxLineLength != 1000 || s.cfg.ReadTimeout != DefaultReadTimeout {
+	if s.cfg.MaxRecipients != 100 || s.cfg.MaxLineLength != 512 || s.cfg.MaxDataLineLength != 1000 || s.cfg.ReadTimeout != DefaultReadTimeout {
 		t.Fatalf("defaults not applied: %+v", s.cfg)
 	}
 }

@@ -17,18 +17,78 @@ func TestLineLength(t *testing.T) {
 	}
 }
 
-// DATA lines are not bound by MaxLineLength, only by MaxMessageBytes.
-func TestLongDataLine(t *testing.T) {
+// TestCommandLineDefault: at the defaults a command line is bounded by RFC
+// 5321 §4.5.3.1.4's 512 octets (a 600-octet one used to get 250), plus the
+// allowances of the extensions used on MAIL and RCPT (RFC 1870, 3461).
+func TestCommandLineDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dsn  bool
+		line string
+		want int // 0: 500 5.5.2 and close
+	}{
+		{name: "600-octet NOOP", line: "NOOP " + strings.Repeat("x", 600-7)},
+		{name: "600-octet HELO", line: "HELO " + strings.Repeat("h", 600-7)},
+		{name: "512-octet NOOP", line: "NOOP " + strings.Repeat("x", 512-7), want: 250},
+		{name: "MAIL with the longest path and parameters", dsn: true, want: 250,
+			line: "MAIL FROM:<" + strings.Repeat("a", 64) + "@" + strings.Repeat(strings.Repeat("d", 59)+".", 3) + "example> SIZE=1000 BODY=8BITMIME RET=HDRS ENVID=" + strings.Repeat("e", 100)},
+		{name: "MAIL far over 512", line: "MAIL FROM:<a@b.example> " + strings.Repeat("X", 600)},
+		{name: "RCPT with ORCPT under DSN", dsn: true, want: 250,
+			line: "RCPT TO:<v@local> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;" + strings.Repeat("o", 700) + "@x.example"},
+		{name: "RCPT with ORCPT without DSN", line: "RCPT TO:<v@local> ORCPT=rfc822;" + strings.Repeat("o", 700) + "@x.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := startServer(t, func(c *Config) { c.EnableDSN = tc.dsn })
+			c := env.greeted(t)
+			if strings.HasPrefix(tc.line, "RCPT") {
+				c.cmd("MAIL FROM:<a@sender.example>", 250)
+			}
+			c.send(tc.line + "\r\n")
+			code, lines := c.read()
+			if tc.want != 0 {
+				if code != tc.want {
+					t.Fatalf("%d octets: got %q, want %d", len(tc.line)+2, lines, tc.want)
+				}
+				return
+			}
+			if code != 500 || !strings.HasPrefix(lines[len(lines)-1], "500 5.5.2 line too long") || !c.closed() {
+				t.Fatalf("%d octets: got %q, want 500 5.5.2 line too long and close", len(tc.line)+2, lines)
+			}
+		})
+	}
+}
+
+// TestDataLineLength: a text line of DATA may have 1000 octets with CRLF
+// (RFC 5321 §4.5.3.1.6); a longer one refuses the message at end of DATA,
+// not mid-stream, and the session stays usable. The limit is a knob.
+func TestDataLineLength(t *testing.T) {
 	env := startServer(t, nil)
 	c := env.greeted(t)
-	c.cmd("MAIL FROM:<a@sender.example>", 250)
-	c.cmd("RCPT TO:<v@local>", 250)
-	c.cmd("DATA", 354)
-	body := "Subject: long\r\n\r\n" + strings.Repeat("y", 20000) + "\r\n"
-	c.send(body + ".\r\n")
-	c.expect(250)
-	if got := string(env.sink.last().data); got != body {
-		t.Fatalf("data mismatch: %d bytes, want %d", len(got), len(body))
+	send := func(body string, want int) {
+		t.Helper()
+		c.cmd("MAIL FROM:<a@sender.example>", 250)
+		c.cmd("RCPT TO:<v@local>", 250)
+		c.cmd("DATA", 354)
+		c.send(body + ".\r\n")
+		if code, lines := c.read(); code != want {
+			t.Fatalf("got %q, want %d", lines, want)
+		}
+	}
+	ok := "Subject: long\r\n\r\n" + strings.Repeat("y", 998) + "\r\n"
+	send(ok, 250)
+	if got := string(env.sink.last().data); got != ok {
+		t.Fatalf("data mismatch: %d bytes, want %d", len(got), len(ok))
+	}
+	send("Subject: long\r\n\r\n"+strings.Repeat("y", 999)+"\r\n", 554)
+	send("Subject: "+strings.Repeat("s", 2000)+"\r\n\r\nhi\r\n", 554)
+	send(ok, 250) // the next transaction is not affected
+
+	env = startServer(t, func(c *Config) { c.MaxDataLineLength = 1 << 20 })
+	c = env.greeted(t)
+	long := "Subject: long\r\n\r\n" + strings.Repeat("y", 20000) + "\r\n"
+	send(long, 250)
+	if got := string(env.sink.last().data); got != long {
+		t.Fatalf("data mismatch: %d bytes, want %d", len(got), len(long))
 	}
 }
 

@@ -114,7 +114,7 @@ func (s *Server) newConn(ctx context.Context, raw net.Conn, release func()) *con
 	c := &conn{
 		srv: s, raw: raw, rw: raw, sid: sid, ctx: ctx, release: release,
 		log:   s.log.With(zap.String("sid", sid), zap.String("remote", raw.RemoteAddr().String())),
-		store: make([]byte, s.cfg.MaxLineLength+2*readChunk),
+		store: make([]byte, max(s.cfg.MaxLineLength+maxExtensionAllowance, saslLineLength)+2*readChunk),
 	}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}

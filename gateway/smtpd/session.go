@@ -104,6 +104,10 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return errDataRead
 	}
+	if s.c.longLine {
+		s.log.Info("DATA refused: text line too long", zap.Int("limit", s.srv.cfg.MaxDataLineLength))
+		return errDataLineTooLong
+	}
 	s.env.Received = s.received()
 	if err := s.srv.cfg.Sink.Accept(s.ctx, s.env, data); err != nil {
 		s.log.Warn("message not stored", zap.Error(err))
