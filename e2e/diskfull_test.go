@@ -33,7 +33,7 @@ func TestDiskFullNeverAcknowledges(t *testing.T) {
 	t.Cleanup(func() { exec.Command("umount", "-l", spool).Run() })
 	g := startGateway(t, gwConfig{Dir: dir, Encryption: "none"})
 
-	body := strings.Repeat("0123456789abcdef", 1024) // 16 KiB
+	body := strings.Repeat(strings.Repeat("0123456789abcdef", 4)+"\n", 256) // 16 KiB in 64-octet lines (RFC 5321 §4.5.3.1.6)
 	var accepted []string
 	full := 0
 	for i := 0; i < 40 && full < 3; i++ {

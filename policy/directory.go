@@ -53,3 +53,34 @@ func (p *Policy) Email(bareJID string) (string, bool) {
 	}
 	return j, true
 }
+
+func (p *Policy) buildUsers(users []string) []error {
+	if users == nil {
+		return nil
+	}
+	var errs []error
+	p.users = map[string]bool{}
+	for _, u := range users {
+		u = strings.ToLower(u)
+		if strings.Count(u, "@") != 1 || strings.HasPrefix(u, "@") || !p.IsLocal(u) || strings.ContainsAny(u, " <>") {
+			errs = append(errs, fmt.Errorf("%w: users: %q is not an address in a local domain", ErrInvalid, u))
+			continue
+		}
+		p.users[u] = true
+	}
+	for e := range p.toJID {
+		p.users[e] = true
+	}
+	return errs
+}
+
+// Exists reports whether the local address email may exist: always when
+// the gateway was given no user list (it cannot know: a component sees
+// neither the XMPP server's accounts nor, for privacy, whether a bare JID
+// exists), else only the listed and directory addresses.
+func (p *Policy) Exists(email string) bool {
+	return p.users == nil || p.users[strings.ToLower(email)]
+}
+
+// UsersKnown reports whether the gateway has a complete user list.
+func (p *Policy) UsersKnown() bool { return p.users != nil }

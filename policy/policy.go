@@ -70,6 +70,7 @@ type Policy struct {
 	toJID     map[string]string     // directory: local address -> bare JID
 	toEmail   map[string]string     // and back
 	senders   map[string]senderRule // submission user -> addresses they may send as
+	users     map[string]bool       // every local address that exists; nil: unknown
 }
 
 // Config is the input to New.
@@ -85,6 +86,10 @@ type Config struct {
 	// Senders maps a submission login to the sender addresses it may use
 	// (see SendAs); a login not listed may use itself if it is an address.
 	Senders map[string][]string
+	// Users, if not nil, lists every local address that exists, besides
+	// the Directory's: any other local address is unknown (550 5.1.1 at
+	// RCPT). nil: the gateway cannot know its users (see Exists).
+	Users []string
 }
 
 // defaultRule holds the built-in values under every rule: mail goes to an
@@ -118,6 +123,7 @@ func New(c Config) (*Policy, error) {
 	}
 	errs = append(errs, p.buildDirectory(c.Directory)...)
 	errs = append(errs, p.buildSenders(c.Senders)...)
+	errs = append(errs, p.buildUsers(c.Users)...)
 	errs = append(errs, validate("global", c.Global)...)
 	for d, r := range c.Domains {
 		errs = append(errs, validate("domain "+d, r)...)

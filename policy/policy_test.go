@@ -172,3 +172,29 @@ func TestSendAs(t *testing.T) {
 		}
 	}
 }
+
+func TestExists(t *testing.T) {
+	open, err := New(Config{LocalDomains: []string{"example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !open.Exists("anyone@example.org") || open.UsersKnown() {
+		t.Error("without a user list every local address may exist")
+	}
+	p, err := New(Config{LocalDomains: []string{"example.org"}, Users: []string{"Alice@example.org"},
+		Directory: map[string]string{"carol@example.org": "carol@chat.example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"alice@EXAMPLE.org": true, "carol@example.org": true, "bob@example.org": false} {
+		if got := p.Exists(addr); got != want {
+			t.Errorf("Exists(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	if _, err := New(Config{LocalDomains: []string{"example.org"}, Users: []string{"x@other.example"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a user outside the local domains was accepted: %v", err)
+	}
+	if none, err := New(Config{LocalDomains: []string{"example.org"}, Users: []string{}}); err != nil || none.Exists("a@example.org") {
+		t.Errorf("an empty user list must know nobody: %v", err)
+	}
+}

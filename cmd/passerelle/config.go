@@ -30,6 +30,11 @@ type Config struct {
 	// Directory maps local addresses to the bare JIDs that read them, where
 	// they differ; by default alice@example.org is the JID alice@example.org.
 	Directory map[string]string `toml:"directory"`
+	// UsersFile lists every local address that exists, one a line (# for
+	// comments); DirectoryComplete says the directory lists them all. With
+	// either, other local addresses get 550 5.1.1 at RCPT.
+	UsersFile         string `toml:"users_file"`
+	DirectoryComplete bool   `toml:"directory_complete"`
 	// The reverse path and outbound SMTP: see config_reverse.go.
 	Reverse  ReverseConfig  `toml:"reverse"`
 	Delivery DeliveryConfig `toml:"delivery"`
@@ -334,7 +339,7 @@ func checkAddr(key, v string, required bool) error {
 // own directory, so a configuration means the same from any working directory.
 func (c *Config) resolvePaths(base string) {
 	for _, p := range []*string{
-		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir,
+		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir, &c.UsersFile,
 		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {

@@ -129,3 +129,45 @@ func TestCommands(t *testing.T) {
 		})
 	}
 }
+
+func TestUsersFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "users")
+	if err := os.WriteFile(file, []byte("# who reads mail here\nalice@example.org\n\n  Bob@example.org  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		wantKnow []string
+		wantNot  []string
+	}{
+		{name: "no list", cfg: Config{}, wantKnow: []string{"anyone@example.org"}},
+		{name: "file", cfg: Config{UsersFile: file, Directory: map[string]string{"carol@example.org": "c@chat.example.org"}},
+			wantKnow: []string{"alice@example.org", "bob@example.org", "carol@example.org"}, wantNot: []string{"dave@example.org"}},
+		{name: "complete directory", cfg: Config{DirectoryComplete: true, Directory: map[string]string{"carol@example.org": "c@chat.example.org"}},
+			wantKnow: []string{"carol@example.org"}, wantNot: []string{"alice@example.org"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.LocalDomains = []string{"example.org"}
+			p, err := tc.cfg.policy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range tc.wantKnow {
+				if !p.Exists(a) {
+					t.Errorf("%s unknown", a)
+				}
+			}
+			for _, a := range tc.wantNot {
+				if p.Exists(a) {
+					t.Errorf("%s known", a)
+				}
+			}
+		})
+	}
+	c := Config{LocalDomains: []string{"example.org"}, UsersFile: filepath.Join(dir, "missing")}
+	if _, err := c.policy(); err == nil || !strings.Contains(err.Error(), "users_file") {
+		t.Errorf("a missing users_file: %v", err)
+	}
+}

@@ -188,6 +188,11 @@ func (c *Config) policy() (*policy.Policy, error) {
 		Addresses:    map[string]policy.Rule{},
 		Senders:      map[string][]string{},
 	}
+	users, err := c.users()
+	if err != nil {
+		return nil, err
+	}
+	pc.Users = users
 	for _, u := range c.SMTP.Submission.Users {
 		if u.From != nil {
 			pc.Senders[u.Name] = u.From
@@ -221,4 +226,29 @@ func unjoin(err error) []error {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// users is the complete list of local addresses, if the configuration
+// gives one (users_file, directory_complete), else nil.
+func (c *Config) users() ([]string, error) {
+	if c.UsersFile == "" && !c.DirectoryComplete {
+		return nil, nil
+	}
+	users := []string{}
+	for e := range c.Directory {
+		users = append(users, e)
+	}
+	if c.UsersFile == "" {
+		return users, nil
+	}
+	data, err := os.ReadFile(c.UsersFile)
+	if err != nil {
+		return nil, fmt.Errorf("users_file: %w", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			users = append(users, line)
+		}
+	}
+	return users, nil
 }

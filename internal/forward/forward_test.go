@@ -266,3 +266,46 @@ func TestTargetClassifiesXMPPErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRcptUnknownUser: with a user list, a local address not in it gets
+// 550 5.1.1 and no key lookup; without one, 550 5.7.1 (no usable key).
+func TestRcptUnknownUser(t *testing.T) {
+	pol, err := policy.New(policy.Config{LocalDomains: []string{"example.org"}, Users: []string{"alice@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &countingKeys{fakeKeys: fakeKeys{"alice@example.org": nil}}
+	f, err := New(Config{Policy: pol, Keys: k, Puppets: fakePuppets{}, Spool: &fakeSpool{},
+		ComponentDomain: "mail.example.org", Hostname: "mx.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Rcpt(context.Background(), &smtpd.Info{}, "bob@remote.example", "nobody@example.org")
+	if got := smtpd.SMTPError(err); got == nil || got.Code != 550 || got.EnhancedCode != [3]int{5, 1, 1} {
+		t.Fatalf("unknown user: %v, want 550 5.1.1", got)
+	}
+	if k.n != 0 {
+		t.Errorf("%d key lookups for an unknown user", k.n)
+	}
+	if _, err := f.Rcpt(context.Background(), &smtpd.Info{}, "bob@remote.example", "alice@example.org"); err != nil {
+		t.Fatalf("listed user: %v", err)
+	}
+	open := newTestForward(t, fakeKeys{}, &fakeSpool{})
+	_, err = open.Rcpt(context.Background(), &smtpd.Info{}, "bob@remote.example", "nobody@example.org")
+	if got := smtpd.SMTPError(err); got == nil || got.EnhancedCode != [3]int{5, 7, 1} {
+		t.Fatalf("without a user list: %v, want 550 5.7.1", got)
+	}
+}
+
+type countingKeys struct {
+	fakeKeys
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingKeys) Resolve(ctx context.Context, addr string) (keys.Result, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.fakeKeys.Resolve(ctx, addr)
+}

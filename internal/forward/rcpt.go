@@ -26,10 +26,16 @@ var errRouteUnavailable = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 3, 5}, Ms
 
 // Rcpt implements smtpd.Router: policy first, then the recipient's key. A
 // recipient that must get encrypted mail and has no usable key is refused
-// here (550 5.7.1), never accepted and bounced later.
+// here (550 5.7.1), never accepted and bounced later. Where the gateway
+// has a user list, an address not in it is 550 5.1.1 before any lookup;
+// without one it cannot tell an unknown user from one without a key.
 func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error) {
 	if !f.cfg.Policy.IsLocal(to) {
 		return nil, smtpd.RelayDenied
+	}
+	if !f.cfg.Policy.Exists(to) { // only with a user list (users_file, directory_complete)
+		f.log.Info("refused: no such user", f.hash(to))
+		return nil, smtpd.NoSuchUser
 	}
 	d := f.cfg.Policy.Decide(to)
 	if d.Route != policy.RouteXMPP {
