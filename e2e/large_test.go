@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridge/payload"
 	"passerelle/internal/prosodytest"
 )
 
@@ -58,7 +60,14 @@ func TestForwardLargeMail(t *testing.T) {
 			if p.Subject != marker || p.Mail == nil || p.Mail.External == nil {
 				t.Fatalf("want an external mail for %s, got subject %q mail %+v", marker, p.Subject, p.Mail)
 			}
-			raw := fetchExternal(t, p.Mail.External)
+			uploaded := fetchBlob(t, p.Mail.External.URL)
+			raw, err := p.Mail.External.Open(uploaded)
+			if err != nil {
+				t.Fatalf("open the external blob: %v", err)
+			}
+			if got := openAESGCMLink(t, p.Body, p.Mail.External.URL, uploaded); !bytes.Equal(got, raw) {
+				t.Fatalf("the aesgcm:// link in the body decrypts to %d other bytes", len(got))
+			}
 			// swaks ends DATA with CRLF . CRLF after the file: the message
 			// sent is the file plus one CRLF, after our trace fields.
 			if !bytes.HasSuffix(raw, []byte(mail+"\r\n")) || !bytes.HasPrefix(raw, []byte(unverifiedTrace)) {
@@ -70,26 +79,58 @@ func TestForwardLargeMail(t *testing.T) {
 	}
 }
 
-// fetchExternal downloads and decrypts an external mail as a client would.
-func fetchExternal(t *testing.T, x *payload.External) []byte {
+// fetchBlob downloads an uploaded blob.
+func fetchBlob(t *testing.T, url string) []byte {
 	t.Helper()
-	resp, err := http.Get(x.URL)
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", x.URL, resp.Status)
+		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
 	blob, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := x.Open(blob)
-	if err != nil {
-		t.Fatalf("open the external blob: %v", err)
+	return blob
+}
+
+// openAESGCMLink finds the XEP-0454 aesgcm:// link in body and decrypts
+// blob with it as Gajim's get_aes_key_data and Conversations do: the
+// fragment is 88 hex digits, a 12-octet IV then the 32-octet key; the
+// ciphertext carries the 16-octet GCM tag at its end. The link must name
+// the uploaded file (test uploads are http on loopback; a client turns
+// aesgcm into https).
+func openAESGCMLink(t *testing.T, body, uploadURL string, blob []byte) []byte {
+	t.Helper()
+	i := strings.Index(body, "aesgcm://")
+	if i < 0 {
+		t.Fatalf("no aesgcm:// link in the body:\n%s", body[max(0, len(body)-300):])
 	}
-	return raw
+	link, _, _ := strings.Cut(body[i:], " ")
+	base, frag, _ := strings.Cut(link, "#")
+	if want := "aesgcm://" + strings.TrimPrefix(uploadURL, "http://"); base != want {
+		t.Fatalf("link %s does not name the upload %s", base, want)
+	}
+	kv, err := hex.DecodeString(frag)
+	if err != nil || len(kv) != 44 {
+		t.Fatalf("fragment %q: %v", frag, err)
+	}
+	block, err := aes.NewCipher(kv[12:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := gcm.Open(nil, kv[:12], blob, nil)
+	if err != nil {
+		t.Fatalf("the aesgcm link does not decrypt the blob: %v", err)
+	}
+	return plain
 }
 
 // mimeWithAttachment is a multipart mail with blob as a base64 attachment,

@@ -12,7 +12,9 @@
 //     signatures (RFC 2045-2047, RFC 2231 encodings survive untouched).
 //   - or, for mail too large for a stanza, <external/> pointing at an
 //     AES-256-GCM blob uploaded with HTTP File Upload (XEP-0363), keyed as
-//     in XEP-0454: a 32-byte key, a 12-byte IV, the 16-byte tag appended.
+//     in XEP-0454: a 32-byte key, a 12-byte IV, the 16-byte tag appended;
+//     External.AESGCMURL gives the same blob as an XEP-0454 aesgcm:// link
+//     for the text rendition.
 //
 // The namespace is specified in docs/urn-passerelle-mail-0.md. The element
 // only ever appears inside the encrypted <signcrypt/>.

@@ -32,7 +32,7 @@ func TestRoundTripProsody(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
-	if !strings.HasPrefix(getURL, "http://"+srv.HTTPAddr+"/") || !strings.HasSuffix(getURL, ".bin") {
+	if !strings.HasPrefix(getURL, "http://"+srv.HTTPAddr+"/") || !strings.HasSuffix(getURL, ".eml") {
 		t.Errorf("GET URL %q: want a random .bin name on %s", getURL, srv.HTTPAddr)
 	}
 	x.URL = getURL

@@ -113,9 +113,12 @@ func requestPayload(filename string, size int64) xml.TokenReader {
 }
 
 // randomName returns a file name that says nothing about the mail: the
-// server stores it and it shows in the GET URL.
+// server stores it and it shows in the GET URL. The .eml extension is all
+// it reveals (the blob is a mail, which the server knows from the
+// requester): XEP-0454 clients take the type of an aesgcm:// link from
+// it, so the decrypted mail opens as message/rfc822.
 func randomName() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b[:]) + ".bin"
+	return hex.EncodeToString(b[:]) + ".eml"
 }

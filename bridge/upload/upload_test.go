@@ -106,8 +106,8 @@ func checkRequests(t *testing.T, reqs []request, sizes ...int64) {
 		if r.XMLName.Space != upload.NS || r.Size != sizes[i] || r.ContentType != "application/octet-stream" {
 			t.Errorf("request %d: %+v", i, r)
 		}
-		if len(r.Filename) != 36 || !strings.HasSuffix(r.Filename, ".bin") {
-			t.Errorf("request %d: filename %q, want 32 hex digits and .bin", i, r.Filename)
+		if len(r.Filename) != 36 || !strings.HasSuffix(r.Filename, ".eml") {
+			t.Errorf("request %d: filename %q, want 32 hex digits and .eml", i, r.Filename)
 		}
 	}
 	if reqs[0].Filename == reqs[1].Filename {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"unicode/utf8"
 
@@ -60,7 +61,34 @@ func (f *Forward) external(ctx context.Context, p *payload.Payload, raw []byte) 
 	ext.URL = url
 	p.Mail = &payload.Mail{External: ext, MessageID: p.Mail.MessageID, InReplyTo: p.Mail.InReplyTo}
 	p.Body = truncateText(p.Body, maxExternalText)
+	p.Body += externalLink(ext, f.log)
 	return payload.BuildInner(p)
+}
+
+// externalLink is the text that gives the uploaded mail as an XEP-0454
+// aesgcm:// link, so that a client that knows nothing of
+// urn:passerelle:mail:0 but opens encrypted uploads (Conversations,
+// Gajim, Dino, Monal) can fetch and open the whole mail. It goes only into
+// the encrypted payload: the link carries the key. The signed <external/>
+// stays the authoritative reference (it also binds the SHA-256).
+func externalLink(x *payload.External, log *zap.Logger) string {
+	link, err := x.AESGCMURL()
+	if err != nil {
+		log.Warn("no aesgcm link for an uploaded mail", zap.Error(err))
+		return ""
+	}
+	return fmt.Sprintf("\n\n[The whole message (%s, with its attachments) as an .eml file: %s ]", humanSize(x.Size), link)
+}
+
+// humanSize is n bytes for people: 512 bytes, 3.4 MB.
+func humanSize(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 // truncateText cuts s to at most n bytes on a rune boundary, with a marker.
