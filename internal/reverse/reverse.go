@@ -97,10 +97,10 @@ type Config struct {
 	// DownloadTimeout bounds that download; default 10 minutes. The
 	// processing after it gets a fresh Timeout.
 	DownloadTimeout time.Duration
-	Compose  compose.Limits
-	Log      *zap.Logger
-	HashAddr func(string) string
-	Now      func() time.Time
+	Compose         compose.Limits
+	Log             *zap.Logger
+	HashAddr        func(string) string
+	Now             func() time.Time
 }
 
 // Reverse turns XMPP messages to puppet JIDs into spooled mail.
