@@ -14,9 +14,14 @@ import (
 // handler is the mellium Handler for one link: it catches bounces of
 // messages Send is waiting on and dispatches the rest through the Mux.
 type handler struct {
-	c   *Component
-	ctx context.Context
+	c     *Component
+	l     *link
+	ctx   context.Context
+	async chan struct{} // semaphore of HandleIQAsync handlers running
 }
+
+// MaxAsyncIQ bounds the HandleIQAsync handlers running at once per link.
+const MaxAsyncIQ = 16
 
 func (h *handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement) (err error) {
 	defer func() {
@@ -70,20 +75,51 @@ func (h *handler) iq(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 	if err != nil {
 		return err
 	}
-	var ih IQHandler
+	var ie iqEntry
 	if child != nil {
-		ih = h.c.cfg.Mux.iqHandler(iq.Type, child.Name)
+		ie = h.c.cfg.Mux.iqHandler(iq.Type, child.Name)
 	}
-	if ih == nil {
+	if ie.h == nil {
 		return writeIQError(t, iq, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
 	}
 	payload := xmlstream.MultiReader(xmlstream.Token(*child), xmlstream.InnerElement(t))
-	resp, err := h.callIQ(ih, iq, payload)
+	if ie.async {
+		return h.iqAsync(t, ie.h, iq, payload)
+	}
+	resp, err := h.callIQ(ie.h, iq, payload)
 	if err != nil {
 		return writeIQError(t, iq, toStanzaError(err))
 	}
 	_, err = xmlstream.Copy(t, iq.Result(resp))
 	return err
+}
+
+// iqAsync copies the request and answers it from a goroutine (see
+// Mux.HandleIQAsync).
+func (h *handler) iqAsync(t xmlstream.TokenReadEncoder, ih IQHandler, iq stanza.IQ, payload xml.TokenReader) error {
+	req, err := copyTokens(payload)
+	if err != nil {
+		return writeIQError(t, iq, stanza.Error{Type: stanza.Modify, Condition: stanza.NotAcceptable})
+	}
+	select {
+	case h.async <- struct{}{}:
+	default:
+		return writeIQError(t, iq, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint})
+	}
+	go func() {
+		defer func() { <-h.async }()
+		resp, err := h.callIQ(ih, iq, req)
+		var out xml.TokenReader
+		if err != nil {
+			out = iq.Error(toStanzaError(err))
+		} else {
+			out = iq.Result(resp)
+		}
+		if err := h.l.sess.Send(h.ctx, out); err != nil {
+			h.c.log.Info("IQ response not sent: link gone", zap.String("id", iq.ID), zap.Error(err))
+		}
+	}()
+	return nil
 }
 
 func (h *handler) callIQ(ih IQHandler, iq stanza.IQ, payload xml.TokenReader) (resp xml.TokenReader, err error) {

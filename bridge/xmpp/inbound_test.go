@@ -114,3 +114,30 @@ func query(ctx context.Context, t *testing.T, sess *mellium.Session, to jid.JID,
 	}
 	return string(iq.Type), child
 }
+
+// TestInboundAsyncIQ: a HandleIQAsync handler may itself send an IQ and
+// wait for the answer, which the link's Serve loop delivers; a handler on
+// HandleIQ doing the same would wait for the Serve loop it blocks.
+func TestInboundAsyncIQ(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{Users: users})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mux := xmpp.NewMux()
+	var comp *xmpp.Component
+	mux.HandleIQAsync(stanza.GetIQ, xml.Name{Space: "urn:test", Local: "ask"},
+		func(ctx context.Context, iq stanza.IQ, payload xml.TokenReader) (xml.TokenReader, error) {
+			// Ask the server something, as the peer route asks the sending
+			// gateway for its key before answering a transfer.
+			_, err := comp.IQ(ctx, stanza.IQ{To: jid.MustParse(srv.Domain), Type: stanza.GetIQ},
+				xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsDiscoInfo, Local: "query"}}))
+			if err != nil {
+				return nil, err
+			}
+			return discoInfo(ctx, iq, xmlstream.MultiReader())
+		})
+	comp = startComponent(t, srv, mux, zap.NewAtomicLevelAt(zap.InfoLevel))
+	sess, _ := login(ctx, t, srv, "alice")
+	if typ, child := query(ctx, t, sess, jid.MustParse(srv.Component), "urn:test", "ask"); typ != "result" || child != "query" {
+		t.Fatalf("async IQ: type %q first child %q, want result query", typ, child)
+	}
+}

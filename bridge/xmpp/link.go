@@ -27,7 +27,7 @@ func newLink(sess *mellium.Session, conn net.Conn) *link {
 // session ends, then marks the link dead.
 func (l *link) serve(c *Component) error {
 	defer l.cancel()
-	return l.sess.Serve(&handler{c: c, ctx: l.ctx})
+	return l.sess.Serve(&handler{c: c, l: l, ctx: l.ctx, async: make(chan struct{}, MaxAsyncIQ)})
 }
 
 // close ends the stream politely, then drops the connection so Serve

@@ -19,6 +19,11 @@ type IQHandler func(ctx context.Context, iq stanza.IQ, payload xml.TokenReader) 
 // Bounces of messages sent with Send are not passed to it.
 type MessageHandler func(ctx context.Context, msg stanza.Message, r xml.TokenReader) error
 
+type iqEntry struct {
+	h     IQHandler
+	async bool
+}
+
 type iqKey struct {
 	typ     stanza.IQType
 	payload xml.Name
@@ -29,19 +34,32 @@ type iqKey struct {
 // to one handler. It is safe for concurrent use.
 type Mux struct {
 	mu  sync.RWMutex
-	iq  map[iqKey]IQHandler
+	iq  map[iqKey]iqEntry
 	msg MessageHandler
 }
 
 // NewMux returns an empty Mux.
-func NewMux() *Mux { return &Mux{iq: make(map[iqKey]IQHandler)} }
+func NewMux() *Mux { return &Mux{iq: make(map[iqKey]iqEntry)} }
 
 // HandleIQ registers h for IQs of typ (get or set) whose first child is
 // named payload, e.g. {http://jabber.org/protocol/disco#info query}.
 func (m *Mux) HandleIQ(typ stanza.IQType, payload xml.Name, h IQHandler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.iq[iqKey{typ, payload}] = h
+	m.iq[iqKey{typ, payload}] = iqEntry{h: h}
+}
+
+// HandleIQAsync registers h like HandleIQ, but h runs on its own goroutine
+// with a copy of the request's payload, so it may block (send IQs of its
+// own and wait for their answers, write to disk) without holding up the
+// link's Serve loop, which delivers those answers. The response goes out on
+// the link the request came in on; if that link is gone by then, it is
+// dropped and the requester's timeout applies. At most MaxAsyncIQ run at
+// once; beyond that a request gets a wait/resource-constraint error.
+func (m *Mux) HandleIQAsync(typ stanza.IQType, payload xml.Name, h IQHandler) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.iq[iqKey{typ, payload}] = iqEntry{h: h, async: true}
 }
 
 // HandleMessage sets the handler for inbound messages.
@@ -51,7 +69,7 @@ func (m *Mux) HandleMessage(h MessageHandler) {
 	m.msg = h
 }
 
-func (m *Mux) iqHandler(typ stanza.IQType, payload xml.Name) IQHandler {
+func (m *Mux) iqHandler(typ stanza.IQType, payload xml.Name) iqEntry {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.iq[iqKey{typ, payload}]
