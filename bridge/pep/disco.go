@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"slices"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -32,7 +33,7 @@ func (r *Responder) handleDiscoInfo(ctx context.Context, iq stanza.IQ, payload x
 		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound)
 	}
 	if iq.To.Equal(r.domain) {
-		return discoInfo([]identity{{"gateway", "smtp", r.cfg.Name}}, r.domainFeatures()), nil
+		return discoInfo([]identity{{"gateway", "smtp", r.cfg.Name}}, r.domainFeatures(), r.cfg.Forms...), nil
 	}
 	if _, ok := r.puppet(iq.To); ok {
 		return discoInfo([]identity{{"account", "registered", ""}, {"pubsub", "pep", ""}}, puppetFeatures()), nil
@@ -53,7 +54,7 @@ func sortedSet(s []string) []string {
 	return slices.Compact(s)
 }
 
-func discoInfo(ids []identity, features []string) xml.TokenReader {
+func discoInfo(ids []identity, features []string, forms ...[]xml.Token) xml.TokenReader {
 	var inner []xml.TokenReader
 	for _, id := range ids {
 		a := attrs("category", id.category, "type", id.typ)
@@ -64,6 +65,11 @@ func discoInfo(ids []identity, features []string) xml.TokenReader {
 	}
 	for _, f := range features {
 		inner = append(inner, elem(xml.Name{Local: "feature"}, attrs("var", f)))
+	}
+	for _, f := range forms { // XEP-0128: after identities and features
+		for _, t := range f {
+			inner = append(inner, xmlstream.Token(t))
+		}
 	}
 	return elem(xml.Name{Space: NSDiscoInfo, Local: "query"}, nil, inner...)
 }

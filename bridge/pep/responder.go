@@ -29,6 +29,9 @@ type ResponderConfig struct {
 	// Features are extra disco#info features of the domain (other
 	// packages' handlers on the same Mux).
 	Features []string
+	// Forms are XEP-0128 extended-information forms of the domain's
+	// disco#info (e.g. bridge/peermsg.Info.FormTokens), as tokens.
+	Forms [][]xml.Token
 	Timeout  time.Duration // one PuppetKey call; default 10 s
 	Log      *zap.Logger   // nil: no logging
 }

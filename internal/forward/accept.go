@@ -113,6 +113,9 @@ func (f *Forward) recordThread(ctx context.Context, m *mime.Message, qenv *queue
 	}
 	thread := threadID(m)
 	for _, r := range qenv.Recipients {
+		if r.Route != RouteXMPP {
+			continue // the local MTA and peer gateways thread by headers
+		}
 		if err := f.cfg.Threads.Record(ctx, puppet, r.Params[ParamJID], thread, m.MessageID, refs); err != nil {
 			f.log.Warn("thread not recorded", zap.String("id", qenv.ID), zap.Error(err))
 			return
@@ -126,21 +129,34 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 	qenv := &queue.Envelope{From: env.From, EnvID: env.Params.EnvID}
 	var bodies []io.Reader
 	var signer *openpgp.Entity
+	var peers []smtpd.Recipient
 	plain := -1
+	plainBody := func() int {
+		if plain < 0 {
+			plain = len(bodies)
+			bodies = append(bodies, bytes.NewReader(raw))
+			qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyMessage})
+		}
+		return plain
+	}
 	for _, r := range env.Recipients {
 		dec, ok := r.Route.(*decision)
+		if !ok && f.cfg.Peer != nil {
+			peers = append(peers, r) // the peer route's own decision
+			continue
+		}
 		if !ok {
 			return nil, nil, wrap("seal", errors.New("recipient without a route decision"))
+		}
+		if dec.MTA {
+			qenv.Recipients = append(qenv.Recipients, queue.Recipient{Addr: r.Addr, Route: f.cfg.LocalMTARoute,
+				Notify: r.Notify, ORCPT: orcpt(r.ORcpt), Body: plainBody()})
+			continue
 		}
 		qr := queue.Recipient{Addr: r.Addr, Route: RouteXMPP, Notify: r.Notify, ORCPT: orcpt(r.ORcpt),
 			Params: map[string]string{ParamJID: dec.JID, ParamFrom: puppet, ParamOriginID: newOriginID()}}
 		if dec.Key == nil {
-			if plain < 0 {
-				plain = len(bodies)
-				bodies = append(bodies, bytes.NewReader(raw))
-				qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyMessage})
-			}
-			qr.Body, qr.Params[ParamEnc] = plain, "none"
+			qr.Body, qr.Params[ParamEnc] = plainBody(), "none"
 			qenv.Recipients = append(qenv.Recipients, qr)
 			continue
 		}
@@ -165,6 +181,20 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 		bodies = append(bodies, bytes.NewReader(ct))
 		qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyOpaque})
 		qenv.Recipients = append(qenv.Recipients, qr)
+	}
+	if len(peers) > 0 {
+		rs, bs, err := f.cfg.Peer.Seal(ctx, env, raw, peers)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rs {
+			r.Body += len(bodies)
+			qenv.Recipients = append(qenv.Recipients, r)
+		}
+		for _, b := range bs {
+			bodies = append(bodies, bytes.NewReader(b))
+			qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyOpaque})
+		}
 	}
 	return qenv, bodies, nil
 }

@@ -13,6 +13,7 @@ import (
 	"passerelle/bridge/keys"
 	"passerelle/gateway/mime"
 	"passerelle/gateway/queue"
+	"passerelle/gateway/smtpd"
 	"passerelle/policy"
 )
 
@@ -39,6 +40,15 @@ type Spooler interface {
 // answers from puppet to user in thread. Errors only cost threading.
 type Threads interface {
 	Record(ctx context.Context, puppet, user, thread, messageID string, refs []string) error
+}
+
+// PeerRoute serves recipients outside the local domains that another
+// Passerelle site receives (internal/peer.Route): it decides at RCPT, and
+// seals their copy (one transfer per peer domain) before the spool.
+// Recipients in bodies index the returned bodies.
+type PeerRoute interface {
+	Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error)
+	Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error)
 }
 
 // Config configures a Forward.
@@ -69,7 +79,14 @@ type Config struct {
 	// RejectDMARC refuses (550 5.7.1) mail whose From domain publishes
 	// DMARC p=reject and that fails it; see authenticate.
 	RejectDMARC bool
-	Log         *zap.Logger
+	// Peer, if set, takes recipients outside the local domains (the peer
+	// route); without it they are refused (relaying denied).
+	Peer PeerRoute
+	// LocalMTARoute, if set, is the queue route (gateway/delivery, e.g.
+	// "smtp" through the smarthost) for local addresses whose policy route
+	// is "smtp": users still on email. Empty: such addresses are refused.
+	LocalMTARoute string
+	Log           *zap.Logger
 	HashAddr    func(string) string
 	Now         func() time.Time
 }

@@ -20,6 +20,7 @@ type decision struct {
 	JID       string          // the recipient's bare JID
 	Key       *openpgp.Entity // nil: plaintext (policy allowed it)
 	KeySource string
+	MTA       bool // route smtp: handed to the local MTA as it is
 }
 
 var errRouteUnavailable = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 3, 5}, Msg: "No route to this recipient is configured"}
@@ -31,6 +32,9 @@ var errRouteUnavailable = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 3, 5}, Ms
 // without one it cannot tell an unknown user from one without a key.
 func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error) {
 	if !f.cfg.Policy.IsLocal(to) {
+		if f.cfg.Peer != nil {
+			return f.cfg.Peer.Rcpt(ctx, s, from, to)
+		}
 		return nil, smtpd.RelayDenied
 	}
 	if !f.cfg.Policy.Exists(to) { // only with a user list (users_file, directory_complete)
@@ -38,6 +42,9 @@ func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any
 		return nil, smtpd.NoSuchUser
 	}
 	d := f.cfg.Policy.Decide(to)
+	if d.Route == policy.RouteSMTP && f.cfg.LocalMTARoute != "" {
+		return &decision{Decision: d, MTA: true}, nil
+	}
 	if d.Route != policy.RouteXMPP {
 		return nil, errRouteUnavailable
 	}

@@ -1,0 +1,241 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
+
+	"passerelle/bridge/payload"
+	"passerelle/bridge/peermsg"
+	"passerelle/gateway/queue"
+	"passerelle/gateway/smtpd"
+	"passerelle/policy"
+)
+
+// Recipient parameters of a spooled transfer.
+const (
+	ParamDomain = "peer-domain" // the peer mail domain
+	ParamJID    = "peer-jid"    // its component, as resolved at RCPT
+	ParamID     = "peer-id"     // the transfer id, fixed across retries
+	ParamFpr    = "peer-fpr"    // the domain key the transfer is encrypted to
+)
+
+// Resolver finds the verified gateway of a domain (*Discovery).
+type Resolver interface {
+	Resolve(ctx context.Context, domain string) (*Peer, error)
+}
+
+// Uploader stores an encrypted blob with XEP-0363 and returns its URL
+// (bridge/upload.Uploader).
+type Uploader interface {
+	Upload(ctx context.Context, r io.Reader, size int64) (string, error)
+}
+
+// RouteConfig configures a Route.
+type RouteConfig struct {
+	Peers    Resolver
+	Policy   *policy.Policy
+	Self     string          // our component JID
+	Key      *openpgp.Entity // our domain key, with its secret
+	Domains  []string        // our mail domains; the first is the sender domain of DSNs
+	Uploader Uploader        // large mail; nil refuses mail over the stanza limit
+	// MaxStanza is the largest stanza the servers carry (Prosody: 512 KiB
+	// on s2s links).
+	MaxStanza int
+	Log       *zap.Logger
+	HashAddr  func(string) string
+	Now       func() time.Time
+}
+
+// Route decides at RCPT for recipients outside the local domains and
+// seals their transfers before the spool (internal/forward's PeerRoute).
+type Route struct {
+	cfg RouteConfig
+	log *zap.Logger
+}
+
+// NewRoute returns a Route.
+func NewRoute(cfg RouteConfig) (*Route, error) {
+	if cfg.Peers == nil || cfg.Policy == nil || cfg.Key == nil || cfg.Key.PrivateKey == nil || cfg.Self == "" || len(cfg.Domains) == 0 {
+		return nil, errors.New("peer: route needs Peers, Policy, Key (secret), Self and Domains")
+	}
+	if cfg.MaxStanza <= 0 {
+		cfg.MaxStanza = 512 << 10
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.HashAddr == nil {
+		cfg.HashAddr = queue.HashAddr
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Route{cfg: cfg, log: cfg.Log.Named("peer")}, nil
+}
+
+// decision travels with a peer recipient from Rcpt to Seal.
+type decision struct {
+	peer *Peer
+}
+
+// Replies at RCPT.
+var (
+	errNoRoute       = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 3, 5}, Msg: "No route to this recipient is configured"}
+	errNoRecord      = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 4, 4}, Msg: "Recipient domain publishes no Passerelle gateway record"}
+	errPeerTemporary = &smtpd.Reject{Code: 451, Enhanced: [3]int{4, 4, 3}, Msg: "Peer gateway lookup failed, please try again later"}
+	errPeerHeld      = &smtpd.Reject{Code: 451, Enhanced: [3]int{4, 7, 0}, Msg: "Peer gateway key changed; held for operator review"}
+	errPeerRefused   = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Msg: "Peer gateway failed verification"}
+	errForeignSender = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Msg: "Sender domain is not served by this gateway; the peer route speaks only for local domains"}
+	errTooLargePeer  = &smtpd.Reject{Code: 552, Enhanced: [3]int{5, 3, 4}, Msg: "Message too large for the peer route"}
+	errUploadFailed  = &smtpd.Reject{Code: 451, Enhanced: [3]int{4, 4, 0}, Msg: "Large-message storage unavailable, please try again later"}
+)
+
+// Rcpt decides for a recipient outside the local domains. The MX listener
+// relays only to domains the policy explicitly routes to "peer" (the
+// operator's own MTA hands them over, as Postfix relay_domains); an
+// authenticated submission user may send to any domain whose record
+// verifies. Under the peer route the envelope sender must be ours (or
+// <>): the peer checks that our record covers its domain.
+func (r *Route) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error) {
+	d := r.cfg.Policy.Decide(to)
+	explicit := d.Route == policy.RoutePeer && d.Source["route"] != "default" && d.Source["route"] != "global"
+	if d.Route != policy.RoutePeer && d.Source["route"] != "default" && d.Source["route"] != "global" {
+		return nil, errNoRoute // the operator routes this domain elsewhere
+	}
+	if s.Mode == smtpd.ModeMX && !explicit {
+		return nil, smtpd.RelayDenied
+	}
+	if from != "" && !r.cfg.Policy.IsLocal(from) {
+		return nil, errForeignSender
+	}
+	p, err := r.cfg.Peers.Resolve(ctx, peermsg.Domain(to))
+	switch {
+	case err == nil:
+		r.log.Debug("peer recipient", zap.String("rcpt", r.cfg.HashAddr(to)), zap.Stringer("peer", p.JID))
+		return &decision{peer: p}, nil
+	case errors.Is(err, ErrNoPeer) && explicit:
+		r.log.Info("refused: peer domain without record", zap.String("rcpt", r.cfg.HashAddr(to)), zap.Error(err))
+		return nil, errNoRecord
+	case errors.Is(err, ErrNoPeer):
+		return nil, errNoRoute
+	case errors.Is(err, ErrHeld):
+		r.log.Warn("peer held", zap.Error(err))
+		return nil, errPeerHeld
+	case errors.Is(err, ErrRefused):
+		r.log.Warn("peer refused", zap.Error(err))
+		return nil, errPeerRefused
+	}
+	r.log.Warn("peer lookup failed", zap.Error(err))
+	return nil, errPeerTemporary
+}
+
+// Seal builds one transfer per peer domain for rcpts (whose routes came
+// from Rcpt): the envelope and the whole message raw, signed by our domain
+// key and encrypted to the peer's, so the spool holds only what the peer
+// can read. It returns the queue recipients (Body indexes bodies).
+func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
+	var (
+		out    []queue.Recipient
+		bodies [][]byte
+		order  []string
+		groups = map[string][]smtpd.Recipient{}
+		peers  = map[string]*Peer{}
+	)
+	for _, rc := range rcpts {
+		d, ok := rc.Route.(*decision)
+		if !ok {
+			return nil, nil, errors.New("peer: recipient without a peer decision")
+		}
+		dom := d.peer.Domain
+		if _, ok := groups[dom]; !ok {
+			order = append(order, dom)
+			peers[dom] = d.peer
+		}
+		groups[dom] = append(groups[dom], rc)
+	}
+	for _, dom := range order {
+		p := peers[dom]
+		id := queue.NewID()
+		ct, err := r.sealOne(ctx, env, raw, p, id, groups[dom])
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, rc := range groups[dom] {
+			out = append(out, queue.Recipient{Addr: rc.Addr, Route: RouteName, Body: len(bodies), Notify: rc.Notify,
+				ORCPT: orcpt(rc.ORcpt), Params: map[string]string{ParamDomain: dom, ParamJID: p.JID.String(),
+					ParamID: id, ParamFpr: p.Fingerprint}})
+		}
+		bodies = append(bodies, ct)
+	}
+	return out, bodies, nil
+}
+
+func (r *Route) sealOne(ctx context.Context, env *smtpd.Envelope, raw []byte, p *Peer, id string, rcpts []smtpd.Recipient) ([]byte, error) {
+	e := &peermsg.Envelope{ID: id, MailFrom: env.From, EnvID: env.Params.EnvID, SenderDomain: r.cfg.Domains[0],
+		Mail: &payload.Mail{Raw: raw}}
+	if env.From != "" {
+		e.SenderDomain = peermsg.Domain(env.From)
+	}
+	for _, rc := range rcpts {
+		e.Rcpts = append(e.Rcpts, peermsg.Rcpt{Addr: rc.Addr, ORCPT: orcpt(rc.ORcpt), Notify: rc.Notify})
+	}
+	ct, err := r.seal(p, e)
+	if err != nil {
+		return nil, err
+	}
+	if (peermsg.Transfer{ID: id, Data: ct}).StanzaSize()+512 <= r.cfg.MaxStanza {
+		return ct, nil
+	}
+	if e.Mail.External, err = r.upload(ctx, raw); err != nil {
+		return nil, err
+	}
+	e.Mail.Raw = nil
+	return r.seal(p, e)
+}
+
+func (r *Route) seal(p *Peer, e *peermsg.Envelope) ([]byte, error) {
+	ct, err := peermsg.Seal(peermsg.SealConfig{To: p.JID.String(), Envelope: e, Signer: r.cfg.Key,
+		Peer: p.Key, Time: r.cfg.Now()})
+	if errors.Is(err, peermsg.ErrInvalid) {
+		r.log.Info("refused: envelope not expressible on the peer route", zap.Error(err))
+		return nil, &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 6, 0}, Msg: "Envelope cannot be carried on the peer route"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("peer: seal for %s: %w", p.JID, err)
+	}
+	return ct, nil
+}
+
+// upload moves a large mail out of the transfer (XEP-0363, AES-256-GCM
+// blob; key and hash travel inside the signed and encrypted envelope).
+func (r *Route) upload(ctx context.Context, raw []byte) (*payload.External, error) {
+	if r.cfg.Uploader == nil {
+		return nil, errTooLargePeer
+	}
+	ext, blob, err := payload.SealExternal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("peer: seal external mail: %w", err)
+	}
+	url, err := r.cfg.Uploader.Upload(ctx, bytes.NewReader(blob), int64(len(blob)))
+	if err != nil {
+		r.log.Warn("upload of a large mail failed", zap.Int("bytes", len(blob)), zap.Error(err))
+		return nil, errUploadFailed
+	}
+	ext.URL = url
+	return ext, nil
+}
+
+func orcpt(a string) string {
+	if a == "" || strings.Contains(a, ";") {
+		return a
+	}
+	return "rfc822;" + a
+}
