@@ -31,9 +31,9 @@ type ResponderConfig struct {
 	Features []string
 	// Forms are XEP-0128 extended-information forms of the domain's
 	// disco#info (e.g. bridge/peermsg.Info.FormTokens), as tokens.
-	Forms [][]xml.Token
-	Timeout  time.Duration // one PuppetKey call; default 10 s
-	Log      *zap.Logger   // nil: no logging
+	Forms   [][]xml.Token
+	Timeout time.Duration // one PuppetKey call; default 10 s
+	Log     *zap.Logger   // nil: no logging
 }
 
 // Responder answers, for the component, XEP-0373 §4 key queries addressed

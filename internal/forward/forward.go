@@ -87,8 +87,8 @@ type Config struct {
 	// is "smtp": users still on email. Empty: such addresses are refused.
 	LocalMTARoute string
 	Log           *zap.Logger
-	HashAddr    func(string) string
-	Now         func() time.Time
+	HashAddr      func(string) string
+	Now           func() time.Time
 }
 
 // Forward implements smtpd.Router and smtpd.Sink for the forward path.
