@@ -42,6 +42,8 @@ type Config struct {
 	DKIM     []DKIMConfig   `toml:"dkim"`
 	// Sender authentication on the forward path: see config_inbound.go.
 	Inbound InboundConfig `toml:"inbound"`
+	// The peer route's discovery and trust: see config_peers.go.
+	Peers PeersConfig `toml:"peers"`
 }
 
 // LogConfig controls logging.
@@ -271,6 +273,7 @@ func defaultConfig() Config {
 		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, TLS: "opportunistic",
 			Smarthost: SmarthostConfig{TLS: "starttls"}},
 		Inbound: defaultInbound(),
+		Peers:   defaultPeers(),
 	}
 }
 
@@ -341,6 +344,7 @@ func (c *Config) resolvePaths(base string) {
 	for _, p := range []*string{
 		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir, &c.UsersFile,
 		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
+		&c.Peers.Store,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)

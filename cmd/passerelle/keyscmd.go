@@ -13,7 +13,7 @@ import (
 	"passerelle/bridge/keys"
 )
 
-const keysUsage = "keys: want 'keys init -c FILE', 'keys import -c FILE [KEYFILE]', 'keys lookup -c FILE ADDRESS' or 'keys dkim -c FILE DOMAIN'"
+const keysUsage = "keys: want 'keys init -c FILE', 'keys import -c FILE [KEYFILE]', 'keys lookup -c FILE ADDRESS' or 'keys dkim|dns -c FILE DOMAIN'"
 
 func keysCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -23,8 +23,11 @@ func keysCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	if args[0] == "dkim" {
+	switch args[0] {
+	case "dkim":
 		return keysDKIM(path, rest, stdout)
+	case "dns":
+		return keysDNS(path, rest, stdout)
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {

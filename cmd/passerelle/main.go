@@ -31,6 +31,13 @@ Usage:
                                      show the key mail to ADDRESS would be encrypted to, and its source
   passerelle keys dkim -c FILE DOMAIN
                                      print the DNS TXT record of DOMAIN's DKIM key(s), making missing key files
+  passerelle keys dns -c FILE DOMAIN
+                                     print the _passerelle TXT record announcing DOMAIN's gateway to peers
+  passerelle peers list -c FILE      peer gateways: trust, pinned key, held key changes and why
+  passerelle peers accept -c FILE DOMAIN
+                                     take DOMAIN's held (pending) key as its pin; held mail then flows
+  passerelle peers forget -c FILE DOMAIN
+                                     drop DOMAIN's pin: its next contact is a first contact again
   passerelle queue list -c FILE      what is in the spool: each recipient's state, tries, next try, last error
   passerelle hash-password           read a password on stdin, print its bcrypt hash
                                      (for smtp.submission.users.password_hash)
@@ -77,6 +84,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return policyCmd(rest, stdout)
 	case "queue":
 		return queueCmd(rest, stdout)
+	case "peers":
+		return peersCmd(ctx, rest, stdout)
 	case "keys":
 		return keysCmd(ctx, rest, stdin, stdout)
 	case "hash-password":

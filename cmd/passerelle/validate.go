@@ -47,6 +47,7 @@ func (c *Config) validate() []error {
 	errs = append(errs, c.validateReverse()...)
 	errs = append(errs, c.Egress.validate()...)
 	errs = append(errs, c.Inbound.validate()...)
+	errs = append(errs, c.validatePeers()...)
 	if _, err := c.policy(); err != nil {
 		for _, e := range unjoin(err) {
 			add(fmt.Errorf("policy: %w", e))
