@@ -28,6 +28,9 @@ type AutocryptConfig struct {
 	// peer's key was learned or replaced (e.g. to drop a resolver's cached
 	// answer for it).
 	Changed func(addr string)
+	// HashAddr is how addresses appear in logs and errors; default a
+	// randomly keyed one.
+	HashAddr func(string) string
 }
 
 // AutocryptPeer is the Autocrypt Level 1 peer state of one address (§2.3).
@@ -52,6 +55,7 @@ type AutocryptStore struct {
 	log     *zap.Logger
 	now     func() time.Time
 	changed func(string)
+	hash    func(string) string
 
 	mu    sync.Mutex           // serialises Learn; Lookup reads files only
 	index map[string]time.Time // file name -> last write, for eviction
@@ -59,7 +63,10 @@ type AutocryptStore struct {
 
 // OpenAutocryptStore opens (creating if needed) the peer directory.
 func OpenAutocryptStore(cfg AutocryptConfig) (*AutocryptStore, error) {
-	s := &AutocryptStore{dir: cfg.Dir, max: cfg.MaxPeers, log: cfg.Log, now: cfg.Now, changed: cfg.Changed}
+	s := &AutocryptStore{dir: cfg.Dir, max: cfg.MaxPeers, log: cfg.Log, now: cfg.Now, changed: cfg.Changed, hash: cfg.HashAddr}
+	if s.hash == nil {
+		s.hash = RandomAddressHasher()
+	}
 	if s.max <= 0 {
 		s.max = DefaultMaxAutocryptPeers
 	}
@@ -102,8 +109,8 @@ func (s *AutocryptStore) Peer(addr string) (*AutocryptPeer, error) {
 	}
 	p, err := readPeer(s.dir, a)
 	if err != nil { // unreadable state is no key, not a temporary failure
-		s.log.Warn("unreadable autocrypt peer state", zap.String("addr", HashAddress(a)), zap.Error(err))
-		return nil, fmt.Errorf("autocrypt %s: %w: %w", HashAddress(a), ErrNoKey, err)
+		s.log.Warn("unreadable autocrypt peer state", zap.String("addr", s.hash(a)), zap.Error(err))
+		return nil, fmt.Errorf("autocrypt %s: %w: %w", s.hash(a), ErrNoKey, err)
 	}
 	if p == nil {
 		return nil, fmt.Errorf("autocrypt: %w", ErrNoKey)
@@ -139,7 +146,7 @@ func (s *AutocryptStore) Learn(ctx context.Context, from string, date time.Time,
 // header makes all of them invalid (§2.3).
 func (s *AutocryptStore) pick(addr string, headers []string, now time.Time) *Autocrypt {
 	if len(headers) > maxAutocryptHeaders {
-		s.log.Info("autocrypt headers ignored: too many", zap.String("addr", HashAddress(addr)),
+		s.log.Info("autocrypt headers ignored: too many", zap.String("addr", s.hash(addr)),
 			zap.Int("headers", len(headers)))
 		return nil
 	}
@@ -148,23 +155,23 @@ func (s *AutocryptStore) pick(addr string, headers []string, now time.Time) *Aut
 		ac, err := ParseAutocrypt(h)
 		switch {
 		case err != nil:
-			s.log.Info("invalid autocrypt header ignored", zap.String("addr", HashAddress(addr)), zap.Error(err))
+			s.log.Info("invalid autocrypt header ignored", zap.String("addr", s.hash(addr)), zap.Error(err))
 		case ac.Addr != addr:
-			s.log.Info("autocrypt header for another address ignored", zap.String("addr", HashAddress(addr)),
-				zap.String("header_addr", HashAddress(ac.Addr)))
+			s.log.Info("autocrypt header for another address ignored", zap.String("addr", s.hash(addr)),
+				zap.String("header_addr", s.hash(ac.Addr)))
 		default:
 			valid = append(valid, ac)
 		}
 	}
 	if len(valid) > 1 {
-		s.log.Info("autocrypt headers ignored: more than one for the address", zap.String("addr", HashAddress(addr)))
+		s.log.Info("autocrypt headers ignored: more than one for the address", zap.String("addr", s.hash(addr)))
 		return nil
 	}
 	if len(valid) == 0 {
 		return nil
 	}
 	if err := s.acceptable(valid[0].Key, now); err != nil {
-		s.log.Info("autocrypt key refused", zap.String("addr", HashAddress(addr)), zap.Error(err))
+		s.log.Info("autocrypt key refused", zap.String("addr", s.hash(addr)), zap.Error(err))
 		return nil
 	}
 	return valid[0]
@@ -189,7 +196,7 @@ func (s *AutocryptStore) acceptable(e *openpgp.Entity, now time.Time) error {
 func (s *AutocryptStore) update(addr string, date time.Time, ac *Autocrypt) error {
 	old, err := readPeer(s.dir, addr)
 	if err != nil {
-		s.log.Warn("unreadable autocrypt peer state replaced", zap.String("addr", HashAddress(addr)), zap.Error(err))
+		s.log.Warn("unreadable autocrypt peer state replaced", zap.String("addr", s.hash(addr)), zap.Error(err))
 		old = nil
 	}
 	if old == nil && ac == nil {
@@ -213,7 +220,7 @@ func (s *AutocryptStore) update(addr string, date time.Time, ac *Autocrypt) erro
 		return nil
 	}
 	if err := s.write(p); err != nil {
-		return fmt.Errorf("autocrypt learn %s: %w", HashAddress(addr), err)
+		return fmt.Errorf("autocrypt learn %s: %w", s.hash(addr), err)
 	}
 	if ac != nil {
 		s.keyLearned(addr, old, ac.Key)
@@ -226,9 +233,9 @@ func (s *AutocryptStore) keyLearned(addr string, old *AutocryptPeer, e *openpgp.
 	fp := FingerprintOf(e)
 	switch {
 	case old == nil || old.Key == nil:
-		s.log.Info("autocrypt key learned", zap.String("addr", HashAddress(addr)), zap.String("fingerprint", string(fp)))
+		s.log.Info("autocrypt key learned", zap.String("addr", s.hash(addr)), zap.String("fingerprint", string(fp)))
 	case FingerprintOf(old.Key) != fp:
-		s.log.Warn("autocrypt key changed", zap.String("addr", HashAddress(addr)),
+		s.log.Warn("autocrypt key changed", zap.String("addr", s.hash(addr)),
 			zap.String("old", string(FingerprintOf(old.Key))), zap.String("new", string(fp)))
 	default:
 		return

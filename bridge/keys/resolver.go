@@ -2,8 +2,6 @@ package keys
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,6 +29,9 @@ type ResolverConfig struct {
 	MaxEntries    int           // cached addresses; default 10000
 	Log           *zap.Logger   // nil: no logging
 	Now           func() time.Time
+	// HashAddr is how addresses appear in logs and errors
+	// ([InstallSecret.AddressHasher]); default a randomly keyed one.
+	HashAddr func(string) string
 }
 
 // Result is a resolved recipient key.
@@ -61,6 +62,9 @@ func NewResolver(cfg ResolverConfig) *Resolver {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.HashAddr == nil {
+		cfg.HashAddr = RandomAddressHasher()
 	}
 	log := zap.NewNop()
 	if cfg.Log != nil {
@@ -119,9 +123,9 @@ func (r *Resolver) lookup(ctx context.Context, a string) (Result, error) {
 	if len(temp) > 0 {
 		return Result{}, &TemporaryError{Source: strings.Join(names, ","), Err: errors.Join(temp...)}
 	}
-	err := fmt.Errorf("resolve %s: %w", HashAddress(a), ErrNoKey)
+	err := fmt.Errorf("resolve %s: %w", r.cfg.HashAddr(a), ErrNoKey)
 	if len(unusable) > 0 {
-		err = fmt.Errorf("resolve %s: %w: %w", HashAddress(a), ErrNoKey, errors.Join(unusable...))
+		err = fmt.Errorf("resolve %s: %w: %w", r.cfg.HashAddr(a), ErrNoKey, errors.Join(unusable...))
 	}
 	r.cache.put(a, Result{}, err, r.cfg.Now().Add(r.cfg.NegativeTTL))
 	return Result{}, err
@@ -142,7 +146,7 @@ func (r *Resolver) lookupOne(ctx context.Context, src Source, a string) (*openpg
 		return nil, fmt.Errorf("%s: %w", src.Name(), ErrNoKey)
 	}
 	if err := Usable(e, r.cfg.Now()); err != nil {
-		r.log.Info("unusable key refused", zap.String("addr", HashAddress(a)),
+		r.log.Info("unusable key refused", zap.String("addr", r.cfg.HashAddr(a)),
 			zap.String("source", src.Name()), zap.Error(err))
 		return nil, fmt.Errorf("%s: %w", src.Name(), err)
 	}
@@ -162,20 +166,10 @@ func (r *Resolver) found(a, src string, e *openpgp.Entity) Result {
 	res := Result{Key: e, Fingerprint: FingerprintOf(e), Source: src}
 	if prev, ok := r.cache.lastSeen(a); ok && prev != res.Fingerprint {
 		res.Changed, res.Previous = true, prev
-		r.log.Warn("recipient key changed", zap.String("addr", HashAddress(a)),
+		r.log.Warn("recipient key changed", zap.String("addr", r.cfg.HashAddr(a)),
 			zap.String("old", string(prev)), zap.String("new", string(res.Fingerprint)),
 			zap.String("source", src))
 	}
 	r.cache.put(a, res, nil, r.cfg.Now().Add(r.cfg.TTL))
 	return res
-}
-
-// HashAddress is how addresses appear in logs: the first 12 hex digits of
-// the SHA-256 of the normalised address.
-func HashAddress(addr string) string {
-	if a, err := NormalizeAddress(addr); err == nil {
-		addr = a
-	}
-	sum := sha256.Sum256([]byte(addr))
-	return hex.EncodeToString(sum[:6])
 }

@@ -68,8 +68,9 @@ func TestResolverOrderAndCache(t *testing.T) {
 	second := &fakeSource{name: "wkd", keys: map[string]*openpgp.Entity{"alice@example.org": alice}}
 	clk := &clock{t: testNow}
 	core, logs := observer.New(zapcore.InfoLevel)
+	hash := NewInstallSecret().AddressHasher("log-address")
 	r := NewResolver(ResolverConfig{Sources: []Source{first, second}, TTL: time.Hour,
-		NegativeTTL: time.Minute, Now: clk.now, Log: zap.New(core)})
+		NegativeTTL: time.Minute, Now: clk.now, Log: zap.New(core), HashAddr: hash})
 	ctx := context.Background()
 
 	res, err := r.Resolve(ctx, "Alice@Example.org")
@@ -87,7 +88,7 @@ func TestResolverOrderAndCache(t *testing.T) {
 		t.Fatalf("changed key: %+v, %v", res, err)
 	}
 	msgs := logs.FilterMessage("recipient key changed").All()
-	if len(msgs) != 1 || msgs[0].ContextMap()["addr"] != HashAddress("alice@example.org") {
+	if len(msgs) != 1 || msgs[0].ContextMap()["addr"] != hash("alice@example.org") {
 		t.Errorf("change log = %v", msgs)
 	}
 	for _, e := range logs.All() {

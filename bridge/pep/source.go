@@ -30,6 +30,9 @@ type SourceConfig struct {
 	JIDOf   func(addr string) (jid.JID, error)
 	Timeout time.Duration // one whole Lookup; default 10 s
 	Log     *zap.Logger   // nil: no logging
+	// HashAddr is how addresses appear in logs and errors; default a
+	// randomly keyed one (keys.InstallSecret.AddressHasher).
+	HashAddr func(string) string
 }
 
 // Source finds a local user's published key in their XEP-0373 PEP nodes.
@@ -46,6 +49,9 @@ func NewSource(cfg SourceConfig) *Source {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.HashAddr == nil {
+		cfg.HashAddr = keys.RandomAddressHasher()
 	}
 	log := zap.NewNop()
 	if cfg.Log != nil {
@@ -64,7 +70,7 @@ func (s *Source) Name() string { return sourceName }
 func (s *Source) Lookup(ctx context.Context, addr string) (*openpgp.Entity, error) {
 	j, err := s.cfg.JIDOf(addr)
 	if err != nil || j.Localpart() == "" {
-		return nil, fmt.Errorf("pep: no JID for %s: %w (%v)", keys.HashAddress(addr), keys.ErrNoKey, err)
+		return nil, fmt.Errorf("pep: no JID for %s: %w (%v)", s.cfg.HashAddr(addr), keys.ErrNoKey, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -77,7 +83,7 @@ func (s *Source) Lookup(ctx context.Context, addr string) (*openpgp.Entity, erro
 	if err != nil {
 		return nil, err
 	}
-	s.log.Debug("key found", zap.String("addr", keys.HashAddress(addr)),
+	s.log.Debug("key found", zap.String("addr", s.cfg.HashAddr(addr)),
 		zap.String("fingerprint", metas[0].Fingerprint))
 	return e, nil
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"passerelle/bridge/keys"
 )
 
 // newLogger builds the process logger from [log]; it writes to w.
@@ -31,14 +30,13 @@ func newLogger(c LogConfig, w io.Writer) (*zap.Logger, error) {
 
 // addressHasher returns the function every package uses to put an address in
 // the log: unchanged at debug level or when clear_addresses is set, otherwise
-// a short salted hash that correlates lines without revealing who wrote to
-// whom.
-func addressHasher(c LogConfig, salt string) func(string) string {
+// a short hash keyed with the per-install secret (keys.dir/install.secret),
+// which correlates lines without revealing who wrote to whom, and which a
+// dictionary of likely addresses cannot reverse without keys.dir (L2).
+func addressHasher(c LogConfig, secret *keys.InstallSecret) func(string) string {
 	if c.ClearAddresses || c.Level == "debug" {
 		return func(a string) string { return a }
 	}
-	return func(a string) string {
-		h := sha256.Sum256([]byte(salt + "\x00" + strings.ToLower(a)))
-		return "h:" + hex.EncodeToString(h[:6])
-	}
+	h := secret.AddressHasher("log-address")
+	return func(a string) string { return "h:" + h(a) }
 }

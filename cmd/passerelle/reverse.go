@@ -25,7 +25,7 @@ func (g *gateway) buildReverse() error {
 	if path == "" {
 		path = filepath.Join(g.cfg.Spool.Dir, "threads.log")
 	}
-	threads, err := reverse.OpenThreads(path, 0, g.log)
+	threads, err := reverse.OpenThreads(path, 0, g.secret.Key("threads"), g.log)
 	if err != nil {
 		return fmt.Errorf("reverse.threads_file: %w", err)
 	}
@@ -89,7 +89,7 @@ func (g *gateway) recipientResolver() (*keys.Resolver, error) {
 	}
 	var r *keys.Resolver // set below, before any mail is accepted
 	ac, err := keys.OpenAutocryptStore(keys.AutocryptConfig{Dir: filepath.Join(g.cfg.Keys.Dir, "autocrypt"),
-		Log: g.log, Changed: func(addr string) { r.Forget(addr) }})
+		Log: g.log, HashAddr: g.hash, Changed: func(addr string) { r.Forget(addr) }})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (g *gateway) recipientResolver() (*keys.Resolver, error) {
 	}
 	r = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
 		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration,
-		Log: g.log})
+		Log: g.log, HashAddr: g.hash})
 	g.autocrypt = ac
 	return r, nil
 }

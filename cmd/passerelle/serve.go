@@ -35,6 +35,7 @@ type gateway struct {
 	cfg       *Config
 	log       *zap.Logger
 	hash      func(string) string
+	secret    *keys.InstallSecret // keys.dir/install.secret: keys every hash
 	policy    *policy.Policy
 	keys      *keys.Store
 	resolver  *keys.Resolver
@@ -95,8 +96,11 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 // build opens the stores and constructs every part; it binds the listeners
 // last, so a gateway that cannot start never accepts mail.
 func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, hash: addressHasher(cfg.Log, cfg.Hostname)}
-	var err error
+	secret, err := keys.LoadInstallSecret(cfg.Keys.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("keys.dir: %w", err)
+	}
+	g := &gateway{cfg: cfg, log: log, secret: secret, hash: addressHasher(cfg.Log, secret)}
 	if g.policy, err = cfg.policy(); err != nil {
 		return nil, err
 	}
@@ -150,7 +154,7 @@ func (g *gateway) openKeys() error {
 	sources := []keys.Source{ring}
 	if g.component != nil { // XEP-0373 PEP, asked through the component
 		sources = append(sources, pep.NewSource(pep.SourceConfig{Client: g.component,
-			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log,
+			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log, HashAddr: g.hash,
 			JIDOf: func(addr string) (jid.JID, error) { return jid.Parse(g.policy.JID(addr)) }}))
 	}
 	if g.cfg.Keys.WKD {
@@ -159,7 +163,8 @@ func (g *gateway) openKeys() error {
 	}
 	g.keys = ks
 	g.resolver = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
-		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log})
+		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log,
+		HashAddr: g.hash})
 	return nil
 }
 

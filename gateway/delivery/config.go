@@ -2,10 +2,8 @@ package delivery
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/addrhash"
 )
 
 // Default timeouts, from RFC 5321 §4.5.3.2 where it gives one.
@@ -161,7 +161,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = zap.NewNop()
 	}
 	if c.HashAddress == nil {
-		c.HashAddress = hashAddress
+		c.HashAddress = addrhash.Random() // keyed; cmd passes the install-keyed one
 	}
 	return c, nil
 }
@@ -183,9 +183,4 @@ func (s *Smarthost) validate() error {
 		return errors.New("delivery: smarthost Plaintext excludes ImplicitTLS and AUTH")
 	}
 	return nil
-}
-
-func hashAddress(addr string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-	return hex.EncodeToString(sum[:6])
 }

@@ -1,14 +1,13 @@
 package queue
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/addrhash"
 )
 
 // Defaults, after RFC 5321 §4.5.4.1: retry at intervals of at least 30
@@ -47,7 +46,7 @@ type Config struct {
 	Rand func() float64   // jitter source in [0,1); default math/rand/v2.Float64
 
 	Log      *zap.Logger         // named "queue"
-	HashAddr func(string) string // how addresses appear in logs; default [HashAddr]
+	HashAddr func(string) string // how addresses appear in logs; default a randomly keyed [addrhash.Random]
 
 	DSN         DSNConfig
 	BounceRoute BounceRouter // nil: DSNs are spooled and quarantined for the operator
@@ -57,14 +56,6 @@ type Config struct {
 type DSNConfig struct {
 	ReportingMTA string // host name, e.g. "mail.example.org" (required)
 	Postmaster   string // From: of DSNs; default "postmaster@" + ReportingMTA
-}
-
-// HashAddr is the default address hash for logs: the first 12 hex digits of
-// the SHA-256 of the lowercased address. It lets an operator match log lines
-// about one address without the log holding the address.
-func HashAddr(addr string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-	return hex.EncodeToString(sum[:6])
 }
 
 func (c *Config) setDefaults() error {
@@ -94,7 +85,7 @@ func (c *Config) setDefaults() error {
 		c.Log = zap.NewNop()
 	}
 	if c.HashAddr == nil {
-		c.HashAddr = HashAddr
+		c.HashAddr = addrhash.Random() // keyed; cmd passes the install-keyed one
 	}
 	return nil
 }

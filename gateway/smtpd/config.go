@@ -1,15 +1,15 @@
 package smtpd
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"passerelle/internal/addrhash"
 )
 
 // Mode selects how a Server treats its clients.
@@ -89,7 +89,7 @@ type Config struct {
 
 	Logger *zap.Logger
 	// AddressHasher hides addresses in logs unless debug logging is on.
-	// Default: the first 12 hex digits of SHA-256 of the lowercased address.
+	// Default: a randomly keyed HMAC (addrhash.Random); never unsalted.
 	AddressHasher func(string) string
 }
 
@@ -110,7 +110,7 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.AddressHasher == nil {
-		cfg.AddressHasher = hashAddress
+		cfg.AddressHasher = addrhash.Random() // keyed; cmd passes the install-keyed one
 	}
 	return cfg, cfg.validate()
 }
@@ -143,9 +143,4 @@ func (c *Config) validate() error {
 	check(c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.GreetDelay < 0 || c.AuthFailureDelay < 0, "negative duration")
 	check(c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.MaxBadCommands < 0 || c.MaxAuthFailures < 0, "negative limit")
 	return errors.Join(errs...)
-}
-
-func hashAddress(addr string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-	return hex.EncodeToString(sum[:6])
 }

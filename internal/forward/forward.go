@@ -14,6 +14,7 @@ import (
 	"passerelle/gateway/mime"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
+	"passerelle/internal/addrhash"
 	"passerelle/policy"
 )
 
@@ -113,7 +114,7 @@ func New(cfg Config) (*Forward, error) {
 		cfg.Log = zap.NewNop()
 	}
 	if cfg.HashAddr == nil {
-		cfg.HashAddr = queue.HashAddr
+		cfg.HashAddr = addrhash.Random()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

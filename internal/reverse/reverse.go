@@ -16,6 +16,7 @@ import (
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/compose"
 	"passerelle/gateway/queue"
+	"passerelle/internal/addrhash"
 	"passerelle/policy"
 )
 
@@ -141,7 +142,7 @@ func (c *Config) setDefaults() {
 		c.Log = zap.NewNop()
 	}
 	if c.HashAddr == nil {
-		c.HashAddr = queue.HashAddr
+		c.HashAddr = addrhash.Random()
 	}
 	if c.Now == nil {
 		c.Now = time.Now

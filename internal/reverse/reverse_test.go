@@ -152,7 +152,7 @@ func TestHandleLimits(t *testing.T) {
 }
 
 func TestHandleThreading(t *testing.T) {
-	th, err := OpenThreads(t.TempDir()+"/threads.log", 0, nil)
+	th, err := OpenThreads(t.TempDir()+"/threads.log", 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

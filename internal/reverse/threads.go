@@ -3,8 +3,6 @@ package reverse
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,22 +33,29 @@ type Entry struct {
 
 // record is one line of the store file.
 type record struct {
-	Thread string `json:"th,omitempty"`
-	Pair   string `json:"p,omitempty"` // hash of puppet and user
-	Entry
+	Thread string    `json:"th,omitempty"` // keyed hash of the thread id
+	Pair   string    `json:"p,omitempty"`  // keyed hash of puppet and user
+	Sealed string    `json:"s,omitempty"`  // Message-ID and References, AES-256-GCM
+	Time   time.Time `json:"t"`
+	// Before the install secret (legacy lines, read only): in clear, with
+	// th the clear thread id and p an unkeyed hash.
+	MessageID  string   `json:"id,omitempty"`
+	References []string `json:"refs,omitempty"`
 }
 
 // Threads maps XMPP threads, and each (puppet, user) pair, to the last mail
 // forwarded in them. It is an append-only file of JSON lines, read into
 // memory at open and compacted when it has grown to twice what is live.
-// The file holds Message-IDs and opaque thread ids; correspondents appear
-// only as hashes. A record lost in a crash costs only threading. It is safe
+// The file holds no clear value: index keys are HMACs and the Message-IDs
+// are sealed, both under keys derived from the per-install secret (see
+// threadKeys). A record lost in a crash costs only threading. It is safe
 // for concurrent use.
 type Threads struct {
 	path  string
 	max   int
 	slack int // dead lines tolerated beyond the live ones before compacting
 	log   *zap.Logger
+	keys  *threadKeys
 
 	mu     sync.Mutex
 	f      *os.File
@@ -60,24 +65,34 @@ type Threads struct {
 }
 
 // OpenThreads opens (or creates) the store at path; max bounds each index
-// (0: DefaultMaxThreads).
-func OpenThreads(path string, max int, log *zap.Logger) (*Threads, error) {
+// (0: DefaultMaxThreads). key (from keys.InstallSecret.Key) keys the
+// index hashes and seals the entries; nil: a random key, so the store
+// does not outlive the process. Lines written before the install secret
+// are migrated: their thread entries are sealed and rewritten at once;
+// their pair entries (keyed with a hash that cannot be recomputed) are
+// dropped, which costs only threading.
+func OpenThreads(path string, max int, key []byte, log *zap.Logger) (*Threads, error) {
 	if max <= 0 {
 		max = DefaultMaxThreads
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	t := &Threads{path: path, max: max, slack: 1000, log: log.Named("threads"),
+	tk, err := newThreadKeys(key)
+	if err != nil {
+		return nil, err
+	}
+	t := &Threads{path: path, max: max, slack: 1000, log: log.Named("threads"), keys: tk,
 		thread: map[string]Entry{}, pair: map[string]Entry{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open thread store: %w", err)
 	}
 	fsutil.RemoveTemps(fsutil.OS{}, path) // a compaction cut short by a crash
-	if err := t.load(); err != nil {
+	legacy, err := t.load()
+	if err != nil {
 		return nil, err
 	}
-	if t.overgrown() {
+	if legacy > 0 || t.overgrown() { // no clear value stays in the file
 		if err := t.compact(); err != nil {
 			return nil, err
 		}
@@ -96,13 +111,15 @@ func (t *Threads) overgrown() bool {
 	return t.lines > 2*(len(t.thread)+len(t.pair))+t.slack
 }
 
-func (t *Threads) load() error {
+// load reads the file into memory; legacy counts the lines in the format
+// from before the install secret.
+func (t *Threads) load() (legacy int, err error) {
 	f, err := os.Open(t.path)
 	if os.IsNotExist(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("open thread store: %w", err)
+		return 0, fmt.Errorf("open thread store: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -110,12 +127,28 @@ func (t *Threads) load() error {
 	bad := 0
 	for sc.Scan() {
 		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.MessageID == "" {
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			bad++
+			continue
+		}
+		switch {
+		case r.Sealed != "":
+			e, err := t.keys.open(r.Sealed, r.Thread+"\x00"+r.Pair)
+			if err != nil { // another install's secret, or damage
+				bad++
+				continue
+			}
+			e.Time = r.Time
+			t.apply(r.Thread, r.Pair, e)
+		case r.MessageID != "":
+			legacy++
+			t.apply(t.keys.threadKey(r.Thread), "",
+				Entry{MessageID: r.MessageID, References: r.References, Time: r.Time})
+		default:
 			bad++
 			continue
 		}
 		t.lines++
-		t.apply(r)
 	}
 	if err := sc.Err(); err != nil {
 		t.log.Warn("thread store read stopped early", zap.Error(err))
@@ -123,18 +156,32 @@ func (t *Threads) load() error {
 	if bad > 0 {
 		t.log.Warn("thread store lines skipped", zap.Int("lines", bad))
 	}
-	return nil
+	if legacy > 0 {
+		t.log.Info("thread store migrated: clear Message-IDs sealed, unkeyed pair entries dropped",
+			zap.Int("lines", legacy))
+	}
+	return legacy, nil
 }
 
-func (t *Threads) apply(r record) {
-	if r.Thread != "" {
-		t.thread[r.Thread] = r.Entry
+// apply indexes e under the (already keyed) thread and pair keys.
+func (t *Threads) apply(thread, pair string, e Entry) {
+	if thread != "" {
+		t.thread[thread] = e
 		evict(t.thread, t.max)
 	}
-	if r.Pair != "" {
-		t.pair[r.Pair] = r.Entry
+	if pair != "" {
+		t.pair[pair] = e
 		evict(t.pair, t.max)
 	}
+}
+
+// line seals e as a record under the keyed thread and pair keys.
+func (t *Threads) line(thread, pair string, e Entry) (record, error) {
+	s, err := t.keys.seal(e, thread+"\x00"+pair)
+	if err != nil {
+		return record{}, fmt.Errorf("thread store: seal: %w", err)
+	}
+	return record{Thread: thread, Pair: pair, Sealed: s, Time: e.Time}, nil
 }
 
 // evict drops the oldest entries of m, down to nine tenths of max, once it
@@ -164,13 +211,20 @@ func evict(m map[string]Entry, max int) {
 func (t *Threads) compact() error {
 	err := fsutil.WriteAtomicFunc(fsutil.OS{}, t.path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
+		put := func(thread, pair string, e Entry) error {
+			r, err := t.line(thread, pair, e)
+			if err == nil {
+				err = enc.Encode(r)
+			}
+			return err
+		}
 		for k, e := range t.thread {
-			if err := enc.Encode(record{Thread: k, Entry: e}); err != nil {
+			if err := put(k, "", e); err != nil {
 				return err
 			}
 		}
 		for k, e := range t.pair {
-			if err := enc.Encode(record{Pair: k, Entry: e}); err != nil {
+			if err := put("", k, e); err != nil {
 				return err
 			}
 		}
@@ -203,15 +257,19 @@ func (t *Threads) Record(_ context.Context, puppet, user, thread, messageID stri
 	if len(refs) > maxRefs {
 		refs = append([]string{refs[0]}, refs[len(refs)-maxRefs+1:]...)
 	}
-	r := record{Thread: thread, Pair: pairKey(puppet, user),
-		Entry: Entry{MessageID: messageID, References: refs, Time: time.Now().UTC()}}
+	e := Entry{MessageID: messageID, References: refs, Time: time.Now().UTC()}
+	th, p := t.keys.threadKey(thread), t.keys.pairKey(puppet, user)
+	r, err := t.line(th, p, e)
+	if err != nil {
+		return err
+	}
 	line, err := json.Marshal(r)
 	if err != nil || len(line) >= maxLineBytes {
 		return fmt.Errorf("thread store: record: %v", err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.apply(r)
+	t.apply(th, p, e)
 	if t.f == nil {
 		return fmt.Errorf("thread store: closed")
 	}
@@ -229,7 +287,7 @@ func (t *Threads) Record(_ context.Context, puppet, user, thread, messageID stri
 func (t *Threads) ByThread(thread string) (Entry, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.thread[thread]
+	e, ok := t.thread[t.keys.threadKey(thread)]
 	return e, ok
 }
 
@@ -237,7 +295,7 @@ func (t *Threads) ByThread(thread string) (Entry, bool) {
 func (t *Threads) Last(puppet, user string) (Entry, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.pair[pairKey(puppet, user)]
+	e, ok := t.pair[t.keys.pairKey(puppet, user)]
 	return e, ok
 }
 
@@ -254,9 +312,4 @@ func (t *Threads) Close() error {
 	err := t.f.Close()
 	t.f = nil
 	return err
-}
-
-func pairKey(puppet, user string) string {
-	sum := sha256.Sum256([]byte("passerelle-pair\x00" + puppet + "\x00" + user))
-	return hex.EncodeToString(sum[:16])
 }
