@@ -148,8 +148,8 @@ func (s SpoolConfig) validate() []error {
 	if s.Lifetime.Duration < s.RetryInitial.Duration {
 		errs = append(errs, errors.New("spool.lifetime: must not be less than spool.retry_initial"))
 	}
-	if s.DelayWarning.Duration < 0 || (s.DelayWarning.Duration > 0 && s.DelayWarning.Duration >= s.Lifetime.Duration) {
-		errs = append(errs, errors.New("spool.delay_warning: must be 0 (off) or positive and less than spool.lifetime"))
+	if s.DelayWarning.Duration < 0 { // at or past spool.lifetime it never fires: allowed
+		errs = append(errs, errors.New("spool.delay_warning: must be 0 (off) or positive"))
 	}
 	if s.Postmaster != "" && !strings.Contains(s.Postmaster, "@") {
 		errs = append(errs, fmt.Errorf("spool.postmaster: %q is not an address", s.Postmaster))

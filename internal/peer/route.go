@@ -16,6 +16,7 @@ import (
 	"passerelle/bridge/peermsg"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
+	"passerelle/internal/addrhash"
 	"passerelle/policy"
 )
 
@@ -73,7 +74,7 @@ func NewRoute(cfg RouteConfig) (*Route, error) {
 		cfg.Log = zap.NewNop()
 	}
 	if cfg.HashAddr == nil {
-		cfg.HashAddr = queue.HashAddr
+		cfg.HashAddr = addrhash.Random()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
