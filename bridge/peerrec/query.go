@@ -23,6 +23,11 @@ func (r *Resolver) query(ctx context.Context, domain string) (Result, time.Durat
 	if err != nil {
 		return Result{}, 0, err
 	}
+	return pick(in, qname)
+}
+
+// pick reads the gateway record out of the answer to qname's TXT query.
+func pick(in *dns.Msg, qname string) (Result, time.Duration, error) {
 	switch in.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
