@@ -270,7 +270,7 @@ func defaultConfig() Config {
 		},
 		Reverse: ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100,
 			DownloadTimeout: Duration{reverse.DefaultDownloadTimeout}},
-		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, TLS: "opportunistic",
+		Delivery: DeliveryConfig{Port: 25, MaxPerDestination: 20, TLS: "opportunistic", MTASTS: true,
 			Smarthost: SmarthostConfig{TLS: "starttls"}},
 		Inbound: defaultInbound(),
 		Peers:   defaultPeers(),

@@ -44,6 +44,9 @@ type DeliveryConfig struct {
 	// TLSPolicy sets the level per recipient domain (Postfix
 	// smtp_tls_policy_maps); ".example.org" matches subdomains.
 	TLSPolicy []TLSPolicyEntry `toml:"tls_policy"`
+	// MTASTS applies recipient domains' MTA-STS policies (RFC 8461) to
+	// domains without a tls_policy entry.
+	MTASTS bool `toml:"mta_sts"`
 }
 
 // TLSPolicyEntry is one [[delivery.tls_policy]] table.

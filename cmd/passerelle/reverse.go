@@ -9,6 +9,7 @@ import (
 	"passerelle/bridge/keys"
 	"passerelle/gateway/delivery"
 	"passerelle/gateway/dkim"
+	"passerelle/gateway/mtasts"
 	"passerelle/gateway/queue"
 	"passerelle/internal/forward"
 	"passerelle/internal/reverse"
@@ -112,6 +113,10 @@ func (g *gateway) deliveryTarget() (*delivery.Target, error) {
 		MaxPerDestination: dc.MaxPerDestination, Logger: g.log, HashAddress: g.hash}
 	c.Resolver = dnsResolver(dc.DNSServer)
 	pols, _ := dc.tlsPolicies() // validated
+	if dc.MTASTS && dc.Smarthost.Addr == "" {
+		sts := mtasts.New(mtasts.Config{Resolver: dnsResolver(dc.DNSServer), Guard: g.cfg.Egress.guard(), Log: g.log})
+		pols.Dynamic = sts.TLSPolicy
+	}
 	c.TLSPolicy = pols.Policy
 	if sh := dc.Smarthost; sh.Addr != "" {
 		c.Smarthost = &delivery.Smarthost{Addr: sh.Addr, ImplicitTLS: sh.TLS == "implicit",

@@ -27,9 +27,10 @@
 // 4.7.5, both temporary: the queue retries and bounces at expiry);
 // TLSVerify also verifies the certificate for the MX host name. TLS 1.2 is
 // the minimum at every level (RFC 8996). [TLSPolicies] is the static
-// policy (Postfix smtp_tls_policy_maps); the hook is also the seam for
-// MTA-STS (RFC 8461) and DANE (RFC 7672): a policy can restrict the MX
-// hosts and replace the certificate check.
+// policy (Postfix smtp_tls_policy_maps), with a Dynamic policy (package
+// gateway/mtasts, RFC 8461) for domains without an entry; the hook is also
+// the seam for DANE (RFC 7672): a policy can restrict the MX hosts and
+// replace the certificate check.
 //
 // # Replies
 //
