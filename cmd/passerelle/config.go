@@ -344,7 +344,7 @@ func (c *Config) resolvePaths(base string) {
 	for _, p := range []*string{
 		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir, &c.UsersFile,
 		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
-		&c.Peers.Store,
+		&c.Peers.Store, &c.Peers.DedupDir,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)

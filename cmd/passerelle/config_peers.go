@@ -33,6 +33,12 @@ type PeersConfig struct {
 	TTL    Duration `toml:"ttl"`
 	// Domain overrides the trust of single peer domains.
 	Domain []PeerDomainConfig `toml:"domain"`
+	// Retry is the delay before another attempt at a transfer after a
+	// temporary failure (peer down, key change held); default 1m.
+	Retry Duration `toml:"retry"`
+	// DedupDir keeps the acks of transfers received, for duplicate
+	// suppression; default spool.dir/peer-dedup.
+	DedupDir string `toml:"dedup_dir"`
 }
 
 // PeerDomainConfig is one [[peers.domain]].
@@ -44,7 +50,8 @@ type PeerDomainConfig struct {
 
 func defaultPeers() PeersConfig {
 	return PeersConfig{LookupTimeout: Duration{5 * time.Second}, NegativeTTL: Duration{5 * time.Minute},
-		Trust: string(peertrust.TOFU), Policy: string(peerrec.Strict), TTL: Duration{24 * time.Hour}}
+		Trust: string(peertrust.TOFU), Policy: string(peerrec.Strict), TTL: Duration{24 * time.Hour},
+		Retry: Duration{time.Minute}}
 }
 
 func (c *Config) validatePeers() []error {
@@ -70,6 +77,9 @@ func (c *Config) validatePeers() []error {
 	}
 	if d := p.TTL.Duration; d < peerrec.MinTTL || d > peerrec.MaxTTL || d%time.Second != 0 {
 		add("peers.ttl: %v (want whole seconds, %v to %v)", d, peerrec.MinTTL, peerrec.MaxTTL)
+	}
+	if d := p.Retry.Duration; d <= 0 || d > 24*time.Hour {
+		add("peers.retry: %v (want more than 0s, at most 24h)", d)
 	}
 	if _, err := p.trustDomains(); err != nil {
 		errs = append(errs, unjoin(err)...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
 	"passerelle/internal/forward"
+	"passerelle/internal/peer"
 	"passerelle/internal/reverse"
 	"passerelle/policy"
 )
@@ -50,6 +52,7 @@ type gateway struct {
 	autocrypt *keys.AutocryptStore // reverse.go: learned by forward, read by reverse
 	upload    *upload.Uploader     // upload.go: shared by both paths; nil when not configured
 	wkd       *http.Client         // wkdClient: shared by both paths' WKD sources
+	peer      *peerParts           // peer.go: nil without [peers]
 }
 
 // wkdClient is the HTTP client of the WKD sources, made once: it dials
@@ -110,7 +113,14 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if err := g.openKeys(); err != nil {
 		return nil, err
 	}
-	responder, err := pep.NewResponder(pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log})
+	if err := g.buildPeer(); err != nil {
+		return nil, err
+	}
+	rcfg := pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log}
+	if g.peer != nil {
+		rcfg.Features, rcfg.Forms = []string{peer.Feature}, [][]xml.Token{g.peer.publisher.Form()}
+	}
+	responder, err := pep.NewResponder(rcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +195,7 @@ func (g *gateway) buildQueue() error {
 	if err := g.reverseTargets(targets); err != nil { // "smtp" and "xmpp-notice"
 		return err
 	}
+	g.peerTargets(targets)
 	sc := g.cfg.Spool
 	var err error
 	g.queue, err = queue.New(queue.Config{
@@ -221,8 +232,12 @@ func (g *gateway) buildSMTP() error {
 	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver, Puppets: g.keys, Spool: g.queue,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
 		Threads: g.forwardThreads(), Autocrypt: g.forwardAutocrypt(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader,
-		Verifier: verifier, RejectDMARC: g.cfg.Inbound.Unauthenticated == "reject"})
+		Verifier: verifier, RejectDMARC: g.cfg.Inbound.Unauthenticated == "reject",
+		Peer: g.forwardPeer(), LocalMTARoute: g.localMTARoute()})
 	if err != nil {
+		return err
+	}
+	if err := g.buildPeerReceiver(fwd); err != nil {
 		return err
 	}
 	tlsConf, certs, err := loadTLS(g.cfg.TLS)

@@ -87,7 +87,10 @@ func (d *Discovery) Resolve(ctx context.Context, domain string) (*Peer, error) {
 	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 		return nil, fmt.Errorf("%w: the record of %s names %q, not a component JID", ErrRefused, domain, rec.JID)
 	}
-	key, err := d.ServedKey(ctx, j)
+	key, err := d.ServedKey(ctx, j, false)
+	if err == nil && !sameFingerprint(Fingerprint(key), rec.Fingerprint) {
+		key, err = d.ServedKey(ctx, j, true) // the cached key may predate a key change
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -113,13 +116,14 @@ func (d *Discovery) check(ctx context.Context, domain string, rec Record, j jid.
 	return &Peer{Domain: domain, JID: j, Key: key, Fingerprint: Fingerprint(key), Strict: rec.Strict, Reason: reason}, nil
 }
 
-// ServedKey returns the domain key the component j serves (cached).
-func (d *Discovery) ServedKey(ctx context.Context, j jid.JID) (*openpgp.Entity, error) {
+// ServedKey returns the domain key the component j serves, from the cache
+// unless fresh.
+func (d *Discovery) ServedKey(ctx context.Context, j jid.JID, fresh bool) (*openpgp.Entity, error) {
 	now := d.cfg.Now()
 	d.mu.Lock()
 	sk, ok := d.keys[j.String()]
 	d.mu.Unlock()
-	if ok && now.Before(sk.expires) {
+	if ok && !fresh && now.Before(sk.expires) {
 		return sk.key, nil
 	}
 	key, err := d.fetchKey(ctx, j)

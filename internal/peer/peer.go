@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"encoding/xml"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"mellium.im/xmpp/stanza"
 
-	"encoding/xml"
+	"passerelle/bridge/peerrec"
 )
 
 // RouteName is the queue route of peer transfers.
@@ -24,6 +25,7 @@ type Record struct {
 	Strict        bool          // policy=strict: never SMTP for this domain
 	TTL           time.Duration // how long the record may be cached
 	Authenticated bool          // the DNS answer had the AD bit
+	Published     peerrec.Record // as parsed, for the trust store
 }
 
 // Records looks up a domain's record. found is false when the domain

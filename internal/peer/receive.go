@@ -29,9 +29,9 @@ type Local interface {
 	Accept(ctx context.Context, env *smtpd.Envelope, data []byte) error
 }
 
-// Downloader fetches an external mail's blob (bridge/upload.Fetch).
+// Downloader fetches an external mail's blob (bridge/upload.Uploader).
 type Downloader interface {
-	Download(ctx context.Context, url string, max int64) ([]byte, error)
+	Fetch(ctx context.Context, url string, maxSize int64) ([]byte, error)
 }
 
 // ReceiverConfig configures a Receiver.
@@ -142,17 +142,17 @@ func (r *Receiver) limits() peermsg.Limits {
 // the trust store accepts it (docs/urn-passerelle-peer-0.md, "Verifying
 // the sending gateway").
 func (r *Receiver) verify(ctx context.Context, from jid.JID, tr *peermsg.Transfer, log *zap.Logger) (*peermsg.Envelope, error) {
-	served, err := r.cfg.Keys.ServedKey(ctx, from)
-	if errors.Is(err, ErrRefused) {
+	served, env, err := r.open(ctx, from, tr, false)
+	if errors.Is(err, ox.ErrBadSignature) || errors.Is(err, ox.ErrWrongSigner) {
+		served, env, err = r.open(ctx, from, tr, true) // the cached key may predate a key change
+	}
+	switch {
+	case errors.Is(err, ErrRefused):
 		log.Info("refused: unknown gateway (serves no peer key)", zap.Error(err))
 		return nil, refusal(stanza.Auth, stanza.Forbidden, "5.7.1", "sending gateway serves no peer key")
-	} else if err != nil {
+	case errors.Is(err, ErrTemporary):
 		log.Warn("sender key unavailable", zap.Error(err))
 		return nil, refusal(stanza.Wait, stanza.RemoteServerTimeout, "4.4.3", "cannot fetch the sending gateway's key")
-	}
-	env, err := peermsg.Open(tr.Data, peermsg.OpenConfig{Self: r.cfg.Self, Keys: r.cfg.Key, Sender: served,
-		Now: r.cfg.Now(), Limits: r.cfg.Limits})
-	switch {
 	case errors.Is(err, ox.ErrBadSignature) || errors.Is(err, ox.ErrWrongSigner) || errors.Is(err, ox.ErrUnsigned):
 		log.Info("refused: signature does not verify with the served key", zap.Error(err))
 		return nil, refusal(stanza.Auth, stanza.NotAuthorized, "5.7.1", "signature does not verify with the key the sending gateway serves")
@@ -168,6 +168,16 @@ func (r *Receiver) verify(ctx context.Context, from jid.JID, tr *peermsg.Transfe
 		return nil, err
 	}
 	return env, nil
+}
+
+func (r *Receiver) open(ctx context.Context, from jid.JID, tr *peermsg.Transfer, fresh bool) (*openpgp.Entity, *peermsg.Envelope, error) {
+	served, err := r.cfg.Keys.ServedKey(ctx, from, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := peermsg.Open(tr.Data, peermsg.OpenConfig{Self: r.cfg.Self, Keys: r.cfg.Key, Sender: served,
+		Now: r.cfg.Now(), Limits: r.cfg.Limits})
+	return served, env, err
 }
 
 // checkSender: the sender domain's record must name the sending component
@@ -271,7 +281,7 @@ func (r *Receiver) message(ctx context.Context, env *peermsg.Envelope, log *zap.
 	if r.cfg.Download == nil {
 		return nil, refusal(stanza.Modify, stanza.NotAcceptable, "5.3.4", "large mail over upload is not accepted here")
 	}
-	blob, err := r.cfg.Download.Download(ctx, x.URL, x.Size+16)
+	blob, err := r.cfg.Download.Fetch(ctx, x.URL, x.Size+16)
 	if err != nil {
 		log.Warn("download of a large mail failed", zap.Error(err))
 		return nil, refusal(stanza.Wait, stanza.RemoteServerTimeout, "4.4.0", "could not download the mail")

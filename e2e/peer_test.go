@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"mellium.im/xmpp/jid"
+
+	"passerelle/bridge/ox"
+	"passerelle/bridge/peerrec"
+	"passerelle/bridge/pep"
+	"passerelle/internal/dnstest"
+	"passerelle/internal/prosodytest"
+)
+
+// peerSite is one Passerelle site: its Prosody, federating with the other
+// site's over s2s, and its gateway connected as mail.<domain>.
+type peerSite struct {
+	domain string
+	srv    *prosodytest.Server
+	gw     *gateway
+	key    *openpgp.Entity // the gateway's domain key (public part is what matters)
+}
+
+// peerPair is site A (a.example: alice) and site B (b.example: bob, and
+// carol who is still on email behind B's MTA, an smtp-sink).
+type peerPair struct {
+	dns  *dnstest.Server
+	a, b *peerSite
+	mta  *sink // B's local MTA
+}
+
+// peerConfig is the [peers] section and the policy both sites share; A
+// routes b.example to the peer route (its MTA hands such mail to
+// Passerelle's MX listener), B sends carol's mail to its MTA.
+func peerConfig(d *dnstest.Server, extra string) string {
+	return fmt.Sprintf(`[peers]
+resolver = "%s"
+lookup_timeout = "2s"
+negative_ttl = "1s"
+retry = "300ms"
+%s`, d.Addr, extra)
+}
+
+func newPeerPair(t *testing.T) *peerPair {
+	t.Helper()
+	d := dnstest.Start(t)
+	srvs := prosodytest.StartFederation(t, d,
+		prosodytest.Options{Domain: "a.example", Users: map[string]string{"alice": "alice-pw"}},
+		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw"}})
+	p := &peerPair{dns: d, mta: startSink(t)}
+	p.a = p.startSite(t, srvs[0], `
+[policy.domains."b.example"]
+route = "peer"
+`)
+	p.b = p.startSite(t, srvs[1], fmt.Sprintf(`
+[policy.addresses."carol@b.example"]
+route = "smtp"
+[delivery.smarthost]
+addr = "%s"
+tls = "none"
+`, p.mta.addr))
+	p.publish(t, p.a, p.a.key)
+	p.publish(t, p.b, p.b.key)
+	return p
+}
+
+func (p *peerPair) startSite(t *testing.T, srv *prosodytest.Server, policy string) *peerSite {
+	t.Helper()
+	s := &peerSite{domain: srv.Domain, srv: srv}
+	s.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: peerConfig(p.dns, "") + policy})
+	s.key = domainKeyOf(t, s.gw)
+	return s
+}
+
+// domainKeyOf reads the gateway's domain key from its keys directory.
+func domainKeyOf(t *testing.T, g *gateway) *openpgp.Entity {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(g.cfg.Dir, "keys", "domain.asc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(b))
+	if err != nil || len(el) != 1 {
+		t.Fatalf("domain key: %v", err)
+	}
+	return el[0]
+}
+
+// publish sets the site's _passerelle record with the fingerprint of key.
+// A one-second DNS TTL lets a test change it.
+func (p *peerPair) publish(t *testing.T, s *peerSite, key *openpgp.Entity) {
+	t.Helper()
+	rec := peerrec.Record{JID: s.srv.Component, Fingerprint: key.PrimaryKey.Fingerprint,
+		Policy: peerrec.Strict, TTL: time.Hour}
+	p.dns.SetTXTTTL("_passerelle."+s.domain, 1, rec.String())
+}
+
+// sendA submits one mail to site A's MX (as A's own MTA would) and
+// returns what SMTP answered.
+func (p *peerPair) sendA(from, to, body string) error {
+	return smtp.SendMail(p.a.gw.cfg.MXAddr, nil, from, []string{to}, []byte(body))
+}
+
+// peerMail is a mail whose marker appears only in the subject and body
+// (the thread store keeps Message-IDs, which are not secret).
+func peerMail(from, to, marker string) string {
+	return "From: " + from + "\r\nTo: " + to + "\r\nSubject: peer " + marker + "\r\n" +
+		"Message-ID: <" + fmt.Sprintf("%x", time.Now().UnixNano()) + "@a.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"Hello over federation, " + marker + "\r\n"
+}
+
+// TestPeerRoute is issue 8's "Done when" on two real Prosody servers
+// federating over s2s, each with its own Passerelle; one pair of sites for
+// every case, to keep the runtime small.
+func TestPeerRoute(t *testing.T) {
+	p := newPeerPair(t)
+	ctx := ctxT(t, 4*time.Minute)
+	bob := newInbox(ctx, t, p.b.srv, "bob", "bob-pw")
+	bobKey := newUserKey(t, "xmpp:bob@b.example")
+	if err := pep.PublishKey(ctx, pep.ClientQuerier{Session: bob.sess}, bobKey, "open"); err != nil {
+		t.Fatalf("bob publishes his key: %v", err)
+	}
+
+	t.Run("to an XMPP user at the peer, end to end encrypted", func(t *testing.T) {
+		marker := fmt.Sprintf("peer-xmpp-%x", time.Now().UnixNano())
+		if err := p.sendA("alice@a.example", "bob@b.example", peerMail("alice@a.example", "bob@b.example", marker)); err != nil {
+			t.Fatalf("A refused: %v", err)
+		}
+		m := bob.next(t, 60*time.Second)
+		if want := `alice\40a.example@mail.b.example`; !strings.HasPrefix(m.From, want) {
+			t.Errorf("from %q, want the puppet %s", m.From, want)
+		}
+		if m.OpenPGP == nil || strings.Contains(m.Body, marker) {
+			t.Fatalf("not an OX message, or the marker is in the clear: %.300s", m.Body)
+		}
+		ct, err := ox.DecodeElement([]byte(m.OpenPGP.Data), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// bob's client verifies against the puppet's key, which B's
+		// component serves over XEP-0373 PEP.
+		puppet := puppetKeyOf(t, bob, m.From)
+		plain, status := gpgDecrypt(t, ct, bobKey, puppet)
+		if !strings.Contains(plain, marker) || !strings.Contains(status, "DECRYPTION_OKAY") {
+			t.Fatalf("GnuPG with bob's key: %q\n%s", plain, status)
+		}
+		for _, dir := range []string{p.a.srv.Dir, p.b.srv.Dir, filepath.Join(p.a.gw.cfg.Dir, "spool"), filepath.Join(p.b.gw.cfg.Dir, "spool")} {
+			if f := grepTree(t, dir, marker); f != "" {
+				t.Errorf("plaintext marker found in %s", f)
+			}
+		}
+	})
+
+	t.Run("to the peer's local MTA, byte-identical apart from trace fields", func(t *testing.T) {
+		marker := fmt.Sprintf("peer-mta-%x", time.Now().UnixNano())
+		mail := peerMail("alice@a.example", "carol@b.example", marker)
+		if err := p.sendA("alice@a.example", "carol@b.example", mail); err != nil {
+			t.Fatalf("A refused: %v", err)
+		}
+		c := p.mta.wait(t, marker, 60*time.Second)
+		if got := stripTrace(c.crlf()); got != mail {
+			t.Fatalf("the MTA got, apart from trace fields:\n%q\nwant\n%q", got, mail)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		// A speaks only for its own domains: a forged envelope sender is
+		// refused at RCPT.
+		err := p.sendA("ceo@b.example", "bob@b.example", peerMail("ceo@b.example", "bob@b.example", "forged"))
+		if err == nil || !strings.Contains(err.Error(), "5.7.1") {
+			t.Errorf("forged envelope sender domain: %v, want 550 5.7.1", err)
+		}
+		// B's record names a key its component does not serve: refused at
+		// RCPT (the peer failed verification).
+		p.publish(t, p.b, newUserKey(t, "xmpp:impostor@b.example"))
+		waitRcpt(t, p, "bob@b.example", "5.7.1")
+		p.publish(t, p.b, p.b.key)
+		waitRcpt(t, p, "bob@b.example", "")
+		// A's record disappears: B no longer knows the sending gateway and
+		// refuses the transfer; A bounces. Then a marker sent after the
+		// record is back arrives alone.
+		p.dns.Remove("_passerelle.a.example")
+		time.Sleep(1100 * time.Millisecond) // the record's one-second DNS TTL at A and B
+		lost := fmt.Sprintf("unknown-gw-%x", time.Now().UnixNano())
+		if err := p.sendA("alice@a.example", "carol@b.example", peerMail("alice@a.example", "carol@b.example", lost)); err != nil {
+			t.Fatalf("A refused: %v", err)
+		}
+		waitLog(t, p.b.gw, "refused: sender domain publishes no record", 30*time.Second)
+		p.publish(t, p.a, p.a.key)
+		after := fmt.Sprintf("after-%x", time.Now().UnixNano())
+		time.Sleep(1100 * time.Millisecond)
+		if err := p.sendA("alice@a.example", "carol@b.example", peerMail("alice@a.example", "carol@b.example", after)); err != nil {
+			t.Fatalf("A refused: %v", err)
+		}
+		p.mta.wait(t, after, 60*time.Second)
+		for _, c := range p.mta.all() {
+			if strings.Contains(c.message, lost) {
+				t.Fatal("mail from an unknown gateway was delivered")
+			}
+		}
+	})
+}
+
+func puppetKeyOf(t *testing.T, in *inbox, from string) *openpgp.Entity {
+	t.Helper()
+	bare, _, _ := strings.Cut(from, "/")
+	src := pep.NewSource(pep.SourceConfig{Client: pep.ClientQuerier{Session: in.sess},
+		JIDOf: func(string) (jid.JID, error) { return jid.Parse(bare) }})
+	e, err := src.Lookup(ctxT(t, 30*time.Second), bare)
+	if err != nil {
+		t.Fatalf("puppet key %s over PEP: %v", bare, err)
+	}
+	return e
+}
+
+// waitRcpt retries RCPT at A (the records have a one-second TTL) until it
+// answers with wantCode ("" = accepted).
+func waitRcpt(t *testing.T, p *peerPair, rcpt, wantCode string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		c, err := smtp.Dial(p.a.gw.cfg.MXAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Mail("alice@a.example")
+		if err == nil {
+			err = c.Rcpt(rcpt)
+		}
+		c.Quit()
+		last = fmt.Sprint(err)
+		if (wantCode == "" && err == nil) || (wantCode != "" && err != nil && strings.Contains(err.Error(), wantCode)) {
+			return
+		}
+	}
+	t.Fatalf("RCPT %s at A: last answer %s, want %q", rcpt, last, wantCode)
+}
+
+func waitLog(t *testing.T, g *gateway, s string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if g.logContains(s) {
+			return
+		}
+	}
+	t.Fatalf("no log line with %q within %v", s, d)
+}
+
+// stripTrace removes the trace fields the route adds at the top
+// (Received, Authentication-Results, RFC 5321 §4.4 and RFC 8601), and the
+// one CRLF the SMTP client adds... nothing else may differ.
+func stripTrace(m string) string {
+	for {
+		name, _, ok := strings.Cut(m, ":")
+		if !ok || (!strings.EqualFold(name, "Received") && !strings.EqualFold(name, "Authentication-Results")) {
+			return m
+		}
+		// drop the field and its continuation lines
+		i := strings.Index(m, "\r\n")
+		for i >= 0 && i+2 < len(m) && (m[i+2] == ' ' || m[i+2] == '\t') {
+			j := strings.Index(m[i+2:], "\r\n")
+			if j < 0 {
+				return ""
+			}
+			i += 2 + j
+		}
+		m = m[i+2:]
+	}
+}
+
+// grepTree returns the first file under dir containing s, or "".
+func grepTree(t *testing.T, dir, s string) string {
+	t.Helper()
+	found := ""
+	filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || found != "" || info.Size() > 64<<20 {
+			return nil
+		}
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(s)) {
+			found = path
+		}
+		return nil
+	})
+	return found
+}
