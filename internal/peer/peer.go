@@ -2,8 +2,8 @@ package peer
 
 import (
 	"context"
-	"encoding/xml"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,11 +20,11 @@ const RouteName = "peer"
 
 // Record is what a domain's _passerelle record says (bridge/peerrec).
 type Record struct {
-	JID           string        // the component that receives and sends the domain's mail
-	Fingerprint   string        // hex fingerprint of its domain key
-	Strict        bool          // policy=strict: never SMTP for this domain
-	TTL           time.Duration // how long the record may be cached
-	Authenticated bool          // the DNS answer had the AD bit
+	JID           string         // the component that receives and sends the domain's mail
+	Fingerprint   string         // hex fingerprint of its domain key
+	Strict        bool           // policy=strict: never SMTP for this domain
+	TTL           time.Duration  // how long the record may be cached
+	Authenticated bool           // the DNS answer had the AD bit
 	Published     peerrec.Record // as parsed, for the trust store
 }
 
