@@ -118,7 +118,7 @@ func TestDataMemoryBudget(t *testing.T) {
 	sink := &holdSink{arrived: make(chan struct{}, clients), release: make(chan struct{})}
 	env := startServer(t, func(c *Config) {
 		c.Sink = sink
-		c.MaxMessageBytes = 8 << 20
+		c.MaxMessageBytes = budget / DataMemoryFactor
 		c.DataBudget = NewBudget(budget)
 	})
 	type result struct {
