@@ -22,6 +22,9 @@ type ReverseConfig struct {
 	// DownloadTimeout bounds the download of a mail a client sent as an
 	// HTTP upload, apart from the rest of the message's processing.
 	DownloadTimeout Duration `toml:"download_timeout"`
+	// DownloadHosts, if set, are the only hosts such mail is downloaded
+	// from (the provider's upload services); empty: any public host.
+	DownloadHosts []string `toml:"download_hosts"`
 	// ThreadsFile maps XMPP threads to the forwarded mails' Message-IDs;
 	// default <spool.dir>/threads.log.
 	ThreadsFile string `toml:"threads_file"`
@@ -126,6 +129,11 @@ func (c *Config) validateReverse() []error {
 	}
 	if r.DownloadTimeout.Duration <= 0 {
 		add("reverse.download_timeout: must be positive")
+	}
+	for i, h := range r.DownloadHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			add("reverse.download_hosts[%d]: %q is not a host name", i, h)
+		}
 	}
 	errs = append(errs, c.Delivery.validate()...)
 	seen := map[string]bool{}

@@ -90,6 +90,7 @@ func TestExternal(t *testing.T) {
 		children   string
 		fetcher    *fakeFetcher // nil: no Fetcher configured
 		compose    compose.Limits
+		hosts      []string // Config.DownloadHosts
 		wantType   string // error type; "" : spooled
 		wantCond   string
 		wantText   string
@@ -120,11 +121,16 @@ func TestExternal(t *testing.T) {
 			wantType: "modify", wantCond: "not-acceptable", wantText: "larger than this gateway sends"},
 		{name: "URL refused", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
 			err: &upload.Error{Op: "url", Kind: upload.ErrBadURL}},
-			wantType: "modify", wantCond: "not-acceptable", wantText: "https URLs on public hosts only"},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "could not download the uploaded mail"},
 		{name: "address refused", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
 			err: &upload.Error{Op: "get", Kind: upload.ErrBadURL, Err: &netguard.RefusedError{
 				Addr: netip.MustParseAddr("10.0.0.5")}}},
-			wantType: "modify", wantCond: "not-acceptable", wantText: "https URLs on public hosts only", wantNot: "10.0.0.5"},
+			wantType: "modify", wantCond: "not-acceptable", wantText: "could not download the uploaded mail", wantNot: "10.0.0.5"},
+		{name: "host in download_hosts", children: ox(x), fetcher: &fakeFetcher{blob: blob}, wantFetch: true,
+			hosts: []string{"files.example.org", "Upload.Example.ORG."}, wantInBody: "end marker-ext"},
+		{name: "host not in download_hosts", children: ox(x), fetcher: &fakeFetcher{blob: blob},
+			hosts: []string{"files.example.org"}, wantType: "modify", wantCond: "not-acceptable",
+			wantText: "could not download the uploaded mail", wantNot: "files.example.org"},
 		{name: "plaintext body refused", children: "<body>text</body>" + plain.String(),
 			fetcher: &fakeFetcher{blob: blob}, wantType: "modify", wantCond: "not-acceptable", wantText: "only inside an OX"},
 		{name: "no fetcher", children: ox(x),
@@ -133,7 +139,7 @@ func TestExternal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			core, logs := observer.New(zap.DebugLevel)
 			f := newFixture(t, Limits{}, nil, func(c *Config) {
-				c.Log, c.Compose = zap.New(core), tc.compose
+				c.Log, c.Compose, c.DownloadHosts = zap.New(core), tc.compose, tc.hosts
 				if tc.fetcher != nil {
 					c.Fetcher = tc.fetcher
 				}
