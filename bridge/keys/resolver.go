@@ -97,6 +97,18 @@ func (r *Resolver) Resolve(ctx context.Context, addr string) (Result, error) {
 	})
 }
 
+// Cached reports whether Resolve would answer addr from the cache (a key
+// or "no key"), without asking any Source: callers that must bound the
+// lookups others can trigger count only the uncached ones.
+func (r *Resolver) Cached(addr string) bool {
+	a, err := NormalizeAddress(addr)
+	if err != nil {
+		return true // Resolve fails at once, asking nobody
+	}
+	_, _, ok := r.cache.get(a, r.cfg.Now())
+	return ok
+}
+
 // Forget drops the cached answer for addr (the key history stays).
 func (r *Resolver) Forget(addr string) {
 	if a, err := NormalizeAddress(addr); err == nil {

@@ -112,7 +112,13 @@ func TestResolverNegativeAndTemporary(t *testing.T) {
 	if src.calls.Load() != 1 {
 		t.Errorf("negative answer not cached: %d calls", src.calls.Load())
 	}
+	if !r.Cached("Bob@example.org") || r.Cached("carol@example.org") {
+		t.Errorf("Cached: bob %v (want true), carol %v (want false)", r.Cached("bob@example.org"), r.Cached("carol@example.org"))
+	}
 	clk.add(2 * time.Minute)
+	if r.Cached("bob@example.org") {
+		t.Error("Cached after the negative TTL")
+	}
 	src.err = &TemporaryError{Source: "wkd", Err: errors.New("dns")}
 	if _, err := r.Resolve(ctx, "bob@example.org"); !IsTemporary(err) || errors.Is(err, ErrNoKey) {
 		t.Fatalf("err = %v, want temporary", err)

@@ -136,6 +136,11 @@ type KeysConfig struct {
 	CacheTTL      Duration `toml:"cache_ttl"`
 	NegativeTTL   Duration `toml:"negative_ttl"`
 	LookupTimeout Duration `toml:"lookup_timeout"`
+	// Uncached key lookups at RCPT, per MX client network and per
+	// transaction (forward.LookupLimits).
+	RcptLookupsPerMinute      float64 `toml:"rcpt_lookups_per_minute"`
+	RcptLookupBurst           int     `toml:"rcpt_lookup_burst"`
+	RcptLookupsPerTransaction int     `toml:"rcpt_lookups_per_transaction"`
 }
 
 // PolicyConfig is the global rule plus per-domain and per-address rules.
@@ -267,6 +272,10 @@ func defaultConfig() Config {
 			CacheTTL:      Duration{time.Hour},
 			NegativeTTL:   Duration{10 * time.Minute},
 			LookupTimeout: Duration{10 * time.Second},
+
+			RcptLookupsPerMinute:      60,
+			RcptLookupBurst:           30,
+			RcptLookupsPerTransaction: 10,
 		},
 		Reverse: ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100,
 			DownloadTimeout: Duration{reverse.DefaultDownloadTimeout}},

@@ -92,10 +92,21 @@ func keysImport(cfg *Config, rest []string, stdin io.Reader, stdout io.Writer) e
 // the running component).
 func keysLookup(ctx context.Context, cfg *Config, addr string, stdout io.Writer) error {
 	g := &gateway{cfg: cfg, log: zap.NewNop()}
+	pol, err := cfg.policy()
+	if err != nil {
+		return err
+	}
+	g.policy = pol
 	if err := g.openKeys(); err != nil {
 		return err
 	}
-	res, err := g.resolver.Resolve(ctx, addr)
+	r := g.resolver         // local users: keyring (and PEP in serve)
+	if !pol.IsLocal(addr) { // the reverse path's recipients: keyring, Autocrypt, WKD
+		if r, err = g.recipientResolver(); err != nil {
+			return err
+		}
+	}
+	res, err := r.Resolve(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("keys lookup %s: %w", addr, err)
 	}

@@ -167,10 +167,9 @@ func (g *gateway) openKeys() error {
 			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log, HashAddr: g.hash,
 			JIDOf: func(addr string) (jid.JID, error) { return jid.Parse(g.policy.JID(addr)) }}))
 	}
-	if g.cfg.Keys.WKD {
-		sources = append(sources, keys.WKD{Client: g.wkdClient(),
-			Timeout: g.cfg.Keys.LookupTimeout.Duration})
-	}
+	// No WKD here: this resolver serves local users only (forward-path
+	// recipients, reverse-path senders), whose keys come from the keyring
+	// and PEP; a WKD fetch per RCPT would be work any MX client triggers.
 	g.keys = ks
 	g.resolver = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
 		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log,
@@ -229,7 +228,10 @@ func (g *gateway) buildSMTP() error {
 	if err != nil {
 		return err
 	}
-	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver, Puppets: g.keys, Spool: g.queue,
+	kc := g.cfg.Keys
+	fwd, err := forward.New(forward.Config{Policy: g.policy, Keys: g.resolver,
+		Lookups: forward.LookupLimits{PerMinute: kc.RcptLookupsPerMinute, Burst: kc.RcptLookupBurst,
+			PerTransaction: kc.RcptLookupsPerTransaction}, Puppets: g.keys, Spool: g.queue,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
 		Threads: g.forwardThreads(), Autocrypt: g.forwardAutocrypt(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader,
 		Verifier: verifier, RejectDMARC: g.cfg.Inbound.Unauthenticated == "reject",

@@ -44,6 +44,9 @@ func (c *Config) validate() []error {
 	if c.Keys.Dir == "" {
 		add(errors.New("keys.dir: required"))
 	}
+	if k := c.Keys; k.RcptLookupsPerMinute <= 0 || k.RcptLookupBurst <= 0 || k.RcptLookupsPerTransaction <= 0 {
+		add(errors.New("keys.rcpt_lookups_per_minute, keys.rcpt_lookup_burst, keys.rcpt_lookups_per_transaction: must be positive"))
+	}
 	errs = append(errs, c.validateReverse()...)
 	errs = append(errs, c.Egress.validate()...)
 	errs = append(errs, c.Inbound.validate()...)

@@ -8,7 +8,9 @@ import (
 // Router decides about each transaction's sender at MAIL and about each
 // recipient at RCPT; policy, route and key lookup live behind it.
 //
-// Mail checks the reverse path ("" for <>) and returns nil or an error (a
+// Mail checks the reverse path ("" for <>) and returns a transaction
+// value, which every Rcpt of this transaction sees as s.Txn (the Router's
+// per-transaction state, e.g. counters; nil is fine), or an error (a
 // Kind, a *Reject, or any error, which becomes 451 4.3.0). In
 // ModeSubmission s.AuthUser is set and Mail decides which addresses that
 // user may send as (RFC 6409 §8); in ModeMX any syntactically valid
@@ -21,7 +23,7 @@ import (
 // send to non-local domains; in ModeMX it must return RelayDenied for
 // them.
 type Router interface {
-	Mail(ctx context.Context, s *Info, from string) error
+	Mail(ctx context.Context, s *Info, from string) (txn any, err error)
 	Rcpt(ctx context.Context, s *Info, from, to string) (route any, err error)
 }
 
@@ -46,6 +48,7 @@ type Info struct {
 	Helo     string // EHLO/HELO argument
 	TLS      bool
 	AuthUser string // authenticated user; empty in ModeMX
+	Txn      any    // what Router.Mail returned for the current transaction
 }
 
 // MailParams are the MAIL FROM parameters (RFC 1870, 6152, 6531, 3461).

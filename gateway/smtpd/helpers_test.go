@@ -27,14 +27,17 @@ type memRouter struct{ domains []string }
 
 // Mail refuses the reverse path forged@… for every user, and lets a
 // submission user send only as themselves.
-func (r memRouter) Mail(_ context.Context, s *Info, from string) error {
+func (r memRouter) Mail(_ context.Context, s *Info, from string) (any, error) {
 	if strings.HasPrefix(from, "forged@") || (s.AuthUser != "" && from != "" && from != s.AuthUser) {
-		return &Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Msg: "Sender address not owned by the authenticated user"}
+		return nil, &Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Msg: "Sender address not owned by the authenticated user"}
 	}
-	return nil
+	return "txn:" + from, nil
 }
 
-func (r memRouter) Rcpt(_ context.Context, _ *Info, _, to string) (any, error) {
+func (r memRouter) Rcpt(_ context.Context, s *Info, from, to string) (any, error) {
+	if s.Txn != "txn:"+from {
+		return nil, fmt.Errorf("Rcpt saw transaction %v, want the one Mail returned", s.Txn)
+	}
 	at := strings.LastIndexByte(to, '@')
 	local, domain := strings.ToLower(to[:at]), strings.ToLower(to[at+1:])
 	isLocal := false

@@ -50,11 +50,13 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return reply
 	}
 	info := s.info()
-	if err := s.srv.cfg.Router.Mail(s.ctx, &info, from); err != nil {
+	txn, err := s.srv.cfg.Router.Mail(s.ctx, &info, from)
+	if err != nil {
 		reply := SMTPError(err)
 		s.log.Info("MAIL refused", zap.String("from", s.srv.hide(from)), s.srv.cause(err, reply))
 		return reply
 	}
+	info.Txn = txn
 	s.env = &Envelope{Session: info, From: from, Time: time.Now(), Params: MailParams{
 		Size: opts.Size, Body: string(opts.Body), SMTPUTF8: opts.UTF8,
 		Ret: string(opts.Return), EnvID: opts.EnvelopeID,

@@ -21,9 +21,11 @@ import (
 // RouteXMPP is the queue route name of the XMPP target.
 const RouteXMPP = "xmpp"
 
-// KeyResolver finds a recipient's published key.
+// KeyResolver finds a recipient's published key; Cached reports whether
+// Resolve would answer from its cache, asking no source.
 type KeyResolver interface {
 	Resolve(ctx context.Context, addr string) (keys.Result, error)
+	Cached(addr string) bool
 }
 
 // PuppetKeys gives the signing key of a puppet JID, made on first use.
@@ -87,15 +89,19 @@ type Config struct {
 	// "smtp" through the smarthost) for local addresses whose policy route
 	// is "smtp": users still on email. Empty: such addresses are refused.
 	LocalMTARoute string
-	Log           *zap.Logger
-	HashAddr      func(string) string
-	Now           func() time.Time
+	// Lookups bound the uncached key lookups MX clients trigger at RCPT.
+	Lookups  LookupLimits
+	Log      *zap.Logger
+	HashAddr func(string) string
+	Now      func() time.Time
 }
 
 // Forward implements smtpd.Router and smtpd.Sink for the forward path.
 type Forward struct {
-	cfg Config
-	log *zap.Logger
+	cfg          Config
+	log          *zap.Logger
+	lookupLimits LookupLimits
+	lookups      *buckets
 }
 
 // New returns a Forward.
@@ -122,7 +128,8 @@ func New(cfg Config) (*Forward, error) {
 	if cfg.MaxStanzaBytes <= 0 {
 		cfg.MaxStanzaBytes = 512 << 10
 	}
-	return &Forward{cfg: cfg, log: cfg.Log.Named("forward")}, nil
+	ll := cfg.Lookups.withDefaults()
+	return &Forward{cfg: cfg, log: cfg.Log.Named("forward"), lookupLimits: ll, lookups: newBuckets(ll)}, nil
 }
 
 func (f *Forward) hash(a string) zap.Field { return zap.String("rcpt", f.cfg.HashAddr(a)) }

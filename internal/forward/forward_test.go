@@ -309,3 +309,5 @@ func (c *countingKeys) Resolve(ctx context.Context, addr string) (keys.Result, e
 	c.mu.Unlock()
 	return c.fakeKeys.Resolve(ctx, addr)
 }
+
+func (fakeKeys) Cached(string) bool { return false }

@@ -56,6 +56,10 @@ func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any
 	if d.Encryption == policy.EncryptNone {
 		return dec, nil
 	}
+	if err := f.chargeLookup(s, to); err != nil {
+		f.log.Info("refused: key lookup limit", f.hash(to), zap.String("remote", s.Remote), zap.Error(err))
+		return nil, err
+	}
 	res, err := f.cfg.Keys.Resolve(ctx, to)
 	switch {
 	case err == nil:

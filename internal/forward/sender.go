@@ -26,16 +26,14 @@ var (
 // an address the authenticated user may send as (policy.SendAs). <> stays
 // allowed (a client's MDN, RFC 8098 §2.1): the header From decides then.
 // MX sessions may use any reverse path.
-func (f *Forward) Mail(_ context.Context, s *smtpd.Info, from string) error {
-	if s.AuthUser == "" || from == "" {
-		return nil
-	}
-	if f.cfg.Policy.SendAs(s.AuthUser, from) == policy.SendAsDenied {
+// The transaction value counts the transaction's key lookups (txn).
+func (f *Forward) Mail(_ context.Context, s *smtpd.Info, from string) (any, error) {
+	if s.AuthUser != "" && from != "" && f.cfg.Policy.SendAs(s.AuthUser, from) == policy.SendAsDenied {
 		f.log.Info("refused: MAIL FROM not owned by the user", zap.String("sid", s.ID),
 			zap.String("user", f.cfg.HashAddr(s.AuthUser)), zap.String("mail_from", f.cfg.HashAddr(from)))
-		return errSenderNotOwned
+		return nil, errSenderNotOwned
 	}
-	return nil
+	return &txn{}, nil
 }
 
 // bindSender checks the header From of submitted mail, and the address

@@ -52,7 +52,8 @@ func TestSubmissionSenderBinding(t *testing.T) {
 			l := &fakeLearner{}
 			f.cfg.Autocrypt, f.cfg.Verifier = l, &fakeVerifier{res: authres.Result{Verdict: authres.Pass, Header: "mx.example.org; dkim=pass"}}
 			info := &smtpd.Info{AuthUser: tc.user, Mode: smtpd.ModeSubmission}
-			err := f.Mail(context.Background(), info, tc.mailFrom)
+			txn, err := f.Mail(context.Background(), info, tc.mailFrom)
+			info.Txn = txn
 			if tc.wantMail {
 				if got := smtpd.SMTPError(err); got == nil || got.Code != 550 || got.EnhancedCode != [3]int{5, 7, 1} {
 					t.Fatalf("Mail(%q) = %v, want 550 5.7.1", tc.mailFrom, got)
