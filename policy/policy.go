@@ -36,6 +36,16 @@ const (
 	NoKeyNotice NoKeyAction = "notice" // deliver with a plaintext notice
 )
 
+// ReverseAccess says whether a local user may send mail through the
+// reverse path (XMPP to email); it is decided for the sender's address.
+type ReverseAccess string
+
+// Reverse access values.
+const (
+	ReverseAllow ReverseAccess = "allow"
+	ReverseDeny  ReverseAccess = "deny" // refused with <forbidden/>
+)
+
 // Rule is one level of policy. Nil or empty fields inherit from the level
 // above.
 type Rule struct {
@@ -44,6 +54,7 @@ type Rule struct {
 	NoKey            NoKeyAction
 	ReversePlaintext *bool
 	MaxMessageBytes  int64
+	Reverse          ReverseAccess
 }
 
 // Decision is the effective policy for one address, with the name of the rule
@@ -55,6 +66,8 @@ type Decision struct {
 	NoKey            NoKeyAction
 	ReversePlaintext bool
 	MaxMessageBytes  int64
+	// Reverse: may this (local) address send through the reverse path.
+	Reverse ReverseAccess
 	// Source maps a field name to the rule that set it: "default",
 	// "global", "domain example.org" or "address a@example.org".
 	Source map[string]string
@@ -101,6 +114,7 @@ func defaultRule() Rule {
 		NoKey:            NoKeyReject,
 		ReversePlaintext: new(bool),
 		MaxMessageBytes:  36 << 20,
+		Reverse:          ReverseAllow,
 	}
 }
 
@@ -159,6 +173,11 @@ func validate(name string, r Rule) []error {
 	default:
 		errs = append(errs, fmt.Errorf("%w: %s: no_key %q (want reject or notice)", ErrInvalid, name, r.NoKey))
 	}
+	switch r.Reverse {
+	case "", ReverseAllow, ReverseDeny:
+	default:
+		errs = append(errs, fmt.Errorf("%w: %s: reverse %q (want allow or deny)", ErrInvalid, name, r.Reverse))
+	}
 	if r.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("%w: %s: max_message_bytes is negative", ErrInvalid, name))
 	}
@@ -200,6 +219,9 @@ func (d *Decision) apply(name string, r Rule) {
 	if r.MaxMessageBytes != 0 {
 		d.MaxMessageBytes, d.Source["max_message_bytes"] = r.MaxMessageBytes, name
 	}
+	if r.Reverse != "" {
+		d.Reverse, d.Source["reverse"] = r.Reverse, name
+	}
 }
 
 // Explain renders the decision for an operator, one field a line with the
@@ -212,6 +234,7 @@ func (d Decision) Explain() string {
 	fmt.Fprintf(&b, "no_key:            %-14s (%s)\n", d.NoKey, d.Source["no_key"])
 	fmt.Fprintf(&b, "reverse_plaintext: %-14t (%s)\n", d.ReversePlaintext, d.Source["reverse_plaintext"])
 	fmt.Fprintf(&b, "max_message_bytes: %-14d (%s)\n", d.MaxMessageBytes, d.Source["max_message_bytes"])
+	fmt.Fprintf(&b, "reverse:           %-14s (%s)\n", d.Reverse, d.Source["reverse"])
 	return b.String()
 }
 

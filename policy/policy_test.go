@@ -198,3 +198,25 @@ func TestExists(t *testing.T) {
 		t.Errorf("an empty user list must know nobody: %v", err)
 	}
 }
+
+func TestReverseAccess(t *testing.T) {
+	p, err := New(Config{LocalDomains: []string{"example.org"},
+		Domains:   map[string]Rule{"example.org": {Reverse: ReverseDeny}},
+		Addresses: map[string]Rule{"alice@example.org": {Reverse: ReverseAllow}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Decide("bob@example.org"); d.Reverse != ReverseDeny || d.Source["reverse"] != "domain example.org" {
+		t.Errorf("bob: %s from %s", d.Reverse, d.Source["reverse"])
+	}
+	d := p.Decide("alice@example.org")
+	if d.Reverse != ReverseAllow || !strings.Contains(d.Explain(), "reverse:           allow          (address alice@example.org)") {
+		t.Errorf("alice:\n%s", d.Explain())
+	}
+	if d := p.Decide("x@other.example"); d.Reverse != ReverseAllow || d.Source["reverse"] != "default" {
+		t.Errorf("default: %s from %s", d.Reverse, d.Source["reverse"])
+	}
+	if _, err := New(Config{LocalDomains: []string{"example.org"}, Global: Rule{Reverse: "maybe"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("reverse = maybe accepted: %v", err)
+	}
+}

@@ -156,6 +156,7 @@ type RuleConfig struct {
 	Encryption       string `toml:"encryption"`
 	NoKey            string `toml:"no_key"`
 	ReversePlaintext *bool  `toml:"reverse_plaintext"`
+	Reverse          string `toml:"reverse"` // allow | deny: the local sender may use the reverse path
 	MaxMessageBytes  int64  `toml:"max_message_bytes"`
 }
 

@@ -217,6 +217,7 @@ func (r RuleConfig) rule() policy.Rule {
 		Encryption:       policy.Encryption(r.Encryption),
 		NoKey:            policy.NoKeyAction(r.NoKey),
 		ReversePlaintext: r.ReversePlaintext,
+		Reverse:          policy.ReverseAccess(r.Reverse),
 		MaxMessageBytes:  r.MaxMessageBytes,
 	}
 }

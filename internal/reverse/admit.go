@@ -7,6 +7,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/jidesc"
+	"passerelle/policy"
 )
 
 // admit authorises the sender, checks the recipient and, if charge is set,
@@ -22,6 +23,10 @@ func (rv *Reverse) admit(in *inbound, charge bool) *refusal {
 		rv.log.Info("refused: sender not local", rv.hash("from", bare.String()))
 		return refuse(stanza.Auth, stanza.Forbidden,
 			"Only users of this provider's own domains may send mail through this gateway.")
+	}
+	if d := rv.cfg.Policy.Decide(email); d.Reverse == policy.ReverseDeny {
+		rv.log.Info("refused: sender barred by policy", rv.hash("from", bare.String()), zap.String("rule", d.Source["reverse"]))
+		return refuse(stanza.Auth, stanza.Forbidden, "You are not allowed to send mail through this gateway.")
 	}
 	if !strings.EqualFold(in.To.Domainpart(), rv.cfg.ComponentDomain) {
 		return refuse(stanza.Cancel, stanza.ServiceUnavailable, "Not a mail address of this gateway.")
