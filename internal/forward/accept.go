@@ -27,7 +27,17 @@ const (
 	ParamFrom     = "from"      // puppet JID of the sender
 	ParamOriginID = "origin-id" // XEP-0359 origin-id and stanza id, fixed across retries
 	ParamEnc      = "enc"       // "ox" (body is a signcrypt) or "none" (body is the mail)
+	// ParamUnverified, on plaintext recipients, is the sender address whose
+	// warning the stanza's text starts with; absent: the sender was verified.
+	ParamUnverified = "unverified"
 )
+
+// errPlainTooLargeReply refuses, at end of DATA, a mail that would have to
+// travel in the clear (a recipient without a key, where policy allows
+// plaintext) and does not fit one stanza whole: the plaintext route never
+// drops attachments or HTML, and never uploads plaintext.
+var errPlainTooLargeReply = &smtpd.Reject{Code: 552, Enhanced: [3]int{5, 3, 4},
+	Msg: "Message too large to deliver unencrypted over XMPP; the recipient has no encryption key"}
 
 var errMalformed = &smtpd.Reject{Code: 554, Enhanced: [3]int{5, 6, 0}, Msg: "Malformed MIME message"}
 
@@ -76,7 +86,18 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 			return err
 		}
 	}
-	qenv, bodies, err := f.seal(ctx, env, raw, inner, puppet.String())
+	unverified := ""
+	if auth.mark {
+		unverified = sender
+	}
+	if hasPlain(env) {
+		if _, err := plainChildren(m, raw, newOriginID(), f.cfg.MaxStanzaBytes, unverified); err != nil {
+			f.log.Info("refused: too large for the plaintext route", zap.String("sid", env.Session.ID),
+				zap.Int("bytes", len(raw)), zap.Error(err))
+			return errPlainTooLargeReply
+		}
+	}
+	qenv, bodies, err := f.seal(ctx, env, raw, inner, puppet.String(), unverified)
 	if err != nil {
 		return err
 	}
@@ -125,7 +146,7 @@ func (f *Forward) recordThread(ctx context.Context, m *mime.Message, qenv *queue
 
 // seal builds the queue envelope and its bodies: a signcrypt per encrypted
 // recipient, and one shared copy of the mail for plaintext recipients.
-func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, puppet string) (*queue.Envelope, []io.Reader, error) {
+func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, puppet, unverified string) (*queue.Envelope, []io.Reader, error) {
 	qenv := &queue.Envelope{From: env.From, EnvID: env.Params.EnvID}
 	var bodies []io.Reader
 	var signer *openpgp.Entity
@@ -157,6 +178,9 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 			Params: map[string]string{ParamJID: dec.JID, ParamFrom: puppet, ParamOriginID: newOriginID()}}
 		if dec.Key == nil {
 			qr.Body, qr.Params[ParamEnc] = plainBody(), "none"
+			if unverified != "" {
+				qr.Params[ParamUnverified] = unverified
+			}
 			qenv.Recipients = append(qenv.Recipients, qr)
 			continue
 		}
@@ -197,6 +221,17 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 		}
 	}
 	return qenv, bodies, nil
+}
+
+// hasPlain reports whether a recipient gets the mail in the clear over
+// XMPP (no key; not the local-MTA route).
+func hasPlain(env *smtpd.Envelope) bool {
+	for _, r := range env.Recipients {
+		if d, ok := r.Route.(*decision); ok && d.Key == nil && !d.MTA {
+			return true
+		}
+	}
+	return false
 }
 
 func hasKeyed(env *smtpd.Envelope) bool {

@@ -3,6 +3,7 @@ package forward
 import (
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"strings"
 
 	"passerelle/bridge/ox"
@@ -47,32 +48,61 @@ func oxChildren(ciphertext []byte, originID string) []xml.Token {
 	return append(toks, trailer(originID, true)...)
 }
 
+// errPlainTooLarge: the mail, carried whole in the clear, would not fit
+// one stanza. Only encrypted mail travels through HTTP upload, and the
+// plaintext route never drops a mail's attachments or HTML to make it fit.
+var errPlainTooLarge = errors.New("forward: mail too large for a plaintext stanza")
+
+// plainOverhead is what the <message/> element around the children adds:
+// its attributes (to, from, id, type) and the namespace.
+const plainOverhead = 1024
+
 // plainChildren carry a mail in the clear, where policy allowed it: a
-// subject, the text rendition with a notice, and the full message.
-// A mail too large for the stanza (maxStanza) goes without its
-// <mail/> element: only encrypted mail travels through HTTP upload.
-func plainChildren(m *mime.Message, raw []byte, originID string, maxStanza int) ([]xml.Token, error) {
+// subject, the text rendition with a notice (and the unverified-sender
+// warning naming unverified, the sender address, if set), and the full
+// message in <mail/>. It fails
+// with errPlainTooLarge when that does not fit a stanza of maxStanza.
+func plainChildren(m *mime.Message, raw []byte, originID string, maxStanza int, unverified string) ([]xml.Token, error) {
+	if stanzaSize(len(raw)) > maxStanza { // the <mail/> alone is too big
+		return nil, errPlainTooLarge
+	}
 	var toks []xml.Token
 	if m.Subject != "" {
 		toks = append(toks, text("subject", m.Subject)...)
 	}
 	p := payloadFor(m, raw)
-	withMail := stanzaSize(len(raw)) <= maxStanza
-	notice := noticePlain
-	if !withMail {
-		notice += "\n[The full message (attachments, HTML) was too large to carry in the clear; only its text follows.]"
-		p.Body = truncateText(p.Body, maxExternalText)
+	notice := noticePlain + "\n\n"
+	if unverified != "" {
+		notice += unverifiedNotice(unverified)
 	}
-	toks = append(toks, text("body", notice+"\n\n"+strings.TrimSpace(p.Body))...)
-	if withMail {
-		mail, err := payload.MailTokens(p.Mail)
-		if err != nil {
-			return nil, err
-		}
-		toks = append(toks, mail...)
+	toks = append(toks, text("body", notice+strings.TrimSpace(p.Body))...)
+	mail, err := payload.MailTokens(p.Mail)
+	if err != nil {
+		return nil, err
 	}
-	return append(toks, trailer(originID, false)...), nil
+	toks = append(append(toks, mail...), trailer(originID, false)...)
+	if n, err := encodedSize(toks); err != nil || n+plainOverhead > maxStanza {
+		return nil, errors.Join(errPlainTooLarge, err)
+	}
+	return toks, nil
 }
+
+// encodedSize is the length of toks written as XML.
+func encodedSize(toks []xml.Token) (int, error) {
+	var w countWriter
+	enc := xml.NewEncoder(&w)
+	for _, t := range toks {
+		if err := enc.EncodeToken(t); err != nil {
+			return 0, err
+		}
+	}
+	err := enc.Flush()
+	return int(w), err
+}
+
+type countWriter int
+
+func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
 
 func trailer(originID string, encrypted bool) []xml.Token {
 	toks := empty(nsHints, "store")

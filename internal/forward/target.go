@@ -63,7 +63,9 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 		if err != nil {
 			return queue.Permanent(fmt.Errorf("forward: spooled message no longer parses: %w", err))
 		}
-		if children, err = plainChildren(m, body, p[ParamOriginID], cmp.Or(t.MaxStanza, 512<<10)); err != nil {
+		// Accept checked that the whole mail fits; it may not if the
+		// limit was lowered since: a DSN then, never a truncated mail.
+		if children, err = plainChildren(m, body, p[ParamOriginID], cmp.Or(t.MaxStanza, 512<<10), p[ParamUnverified]); err != nil {
 			return queue.Permanent(fmt.Errorf("forward: plaintext stanza: %w", err))
 		}
 	default:
