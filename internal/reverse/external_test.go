@@ -91,7 +91,7 @@ func TestExternal(t *testing.T) {
 		fetcher    *fakeFetcher // nil: no Fetcher configured
 		compose    compose.Limits
 		hosts      []string // Config.DownloadHosts
-		wantType   string // error type; "" : spooled
+		wantType   string   // error type; "" : spooled
 		wantCond   string
 		wantText   string
 		wantNot    string // must not be in the reply

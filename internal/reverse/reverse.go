@@ -102,10 +102,10 @@ type Config struct {
 	// downloaded from (e.g. the provider's upload service); empty: any
 	// host the egress filter lets through.
 	DownloadHosts []string
-	Compose         compose.Limits
-	Log             *zap.Logger
-	HashAddr        func(string) string
-	Now             func() time.Time
+	Compose       compose.Limits
+	Log           *zap.Logger
+	HashAddr      func(string) string
+	Now           func() time.Time
 }
 
 // Reverse turns XMPP messages to puppet JIDs into spooled mail.
