@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/smtp"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,6 +210,24 @@ func TestPeerRoute(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("key change held until accepted", func(t *testing.T) { testKeyChange(t, p) })
+
+	t.Run("B's Passerelle killed", func(t *testing.T) {
+		testOutage(t, p, "kill", 200, func() { p.b.gw.stop(syscall.SIGKILL) }, func() { p.b.gw.start() })
+	})
+
+	t.Run("Prosody B stopped", func(t *testing.T) {
+		testOutage(t, p, "prosody", 200, func() {
+			if err := p.b.srv.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}, func() {
+			if err := p.b.srv.StartAgain(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
 }
 
 func puppetKeyOf(t *testing.T, in *inbox, from string) *openpgp.Entity {
@@ -220,6 +240,123 @@ func puppetKeyOf(t *testing.T, in *inbox, from string) *openpgp.Entity {
 		t.Fatalf("puppet key %s over PEP: %v", bare, err)
 	}
 	return e
+}
+
+// testKeyChange: B gets a new domain key and publishes it; A, which
+// pinned the old one on first use, holds mail for b.example (4xx at RCPT)
+// and `passerelle peers list` says why; after `peers accept` it flows.
+func testKeyChange(t *testing.T, p *peerPair) {
+	p.b.gw.stop(syscall.SIGTERM)
+	keysDir := filepath.Join(p.b.gw.cfg.Dir, "keys")
+	if err := os.Rename(keysDir, keysDir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(binary, "keys", "init", "-c", p.b.gw.path).CombinedOutput(); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	p.b.gw.start()
+	old := p.b.key
+	p.b.key = domainKeyOf(t, p.b.gw)
+	if bytes.Equal(old.PrimaryKey.Fingerprint, p.b.key.PrimaryKey.Fingerprint) {
+		t.Fatal("keys init made the same key")
+	}
+	p.publish(t, p.b, p.b.key)
+	waitRcpt(t, p, "carol@b.example", "4.7.0")
+	list, err := exec.Command(binary, "peers", "list", "-c", p.a.gw.path).CombinedOutput()
+	if err != nil || !strings.Contains(string(list), "b.example: HELD") ||
+		!strings.Contains(strings.ToLower(string(list)), strings.ToLower(fmt.Sprintf("%x", p.b.key.PrimaryKey.Fingerprint))) {
+		t.Fatalf("peers list does not show the held key change (%v):\n%s", err, list)
+	}
+	if out, err := exec.Command(binary, "peers", "accept", "-c", p.a.gw.path, "b.example").CombinedOutput(); err != nil {
+		t.Fatalf("peers accept: %v\n%s", err, out)
+	}
+	waitRcpt(t, p, "carol@b.example", "")
+	marker := fmt.Sprintf("after-accept-%x", time.Now().UnixNano())
+	if err := p.sendA("alice@a.example", "carol@b.example", peerMail("alice@a.example", "carol@b.example", marker)); err != nil {
+		t.Fatalf("A refused after accept: %v", err)
+	}
+	p.mta.wait(t, marker, 60*time.Second)
+}
+
+// testOutage: site B goes down while A keeps accepting (down() stops it,
+// up() brings it back); every accepted mail reaches B's MTA, exactly once
+// or as a duplicate with the same Message-ID; lost = 0.
+func testOutage(t *testing.T, p *peerPair, name string, n int, down, up func()) {
+	before := p.mta.count()
+	first := sendMany(t, p, name+"-a", n/2) // B up: transfers in flight when it goes down
+	down()
+	second := sendMany(t, p, name+"-b", n-n/2)
+	up()
+	markers := append(first, second...)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		seen := map[string]int{}
+		for _, c := range p.mta.all() {
+			if m := markerIn(c.message, name); m != "" {
+				seen[m]++
+			}
+		}
+		lost, dups := 0, 0
+		for _, m := range markers {
+			if seen[m] == 0 {
+				lost++
+			}
+			dups += max(seen[m]-1, 0)
+		}
+		if lost == 0 {
+			t.Logf("%s: %d accepted by A, %d delivered by B, lost 0, duplicates %d (%d transactions at the MTA)",
+				name, len(markers), len(seen), dups, p.mta.count()-before)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d accepted mails never reached B's MTA", name, lost, len(markers))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sendMany submits n mails to carol@b.example over one SMTP session at A;
+// each must be accepted (250), whatever the state of B.
+func sendMany(t *testing.T, p *peerPair, prefix string, n int) []string {
+	t.Helper()
+	c, err := smtp.Dial(p.a.gw.cfg.MXAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	var markers []string
+	for i := range n {
+		m := fmt.Sprintf("%s-%04d-%x", prefix, i, time.Now().UnixNano())
+		if err := c.Mail("alice@a.example"); err != nil {
+			t.Fatalf("MAIL %d: %v", i, err)
+		}
+		if err := c.Rcpt("carol@b.example"); err != nil {
+			t.Fatalf("RCPT %d: %v", i, err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(peerMail("alice@a.example", "carol@b.example", m)))
+		if err := w.Close(); err != nil {
+			t.Fatalf("DATA %d: %v", i, err)
+		}
+		markers = append(markers, m)
+	}
+	return markers
+}
+
+// markerIn finds "Subject: peer NAME-…" in a captured message.
+func markerIn(msg, name string) string {
+	i := strings.Index(msg, "Subject: peer "+name+"-")
+	if i < 0 {
+		return ""
+	}
+	rest := msg[i+len("Subject: peer "):]
+	if j := strings.IndexByte(rest, '\n'); j >= 0 {
+		rest = rest[:j]
+	}
+	return strings.TrimSpace(rest)
 }
 
 // waitRcpt retries RCPT at A (the records have a one-second TTL) until it
