@@ -130,14 +130,11 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
 	g.store = store
-	for _, d := range damaged {
-		log.Error("spool entry quarantined at start-up", zap.String("id", d.ID), zap.String("reason", d.Reason),
-			zap.String("dir", filepath.Join(cfg.Spool.Dir, "quarantine")))
-	}
 	if err := g.buildQueue(); err != nil {
 		store.Close()
 		return nil, err
 	}
+	g.queue.NotifyDamaged(ctx, damaged) // M5: each logged, senders told where possible
 	if err := g.buildReverse(); err != nil {
 		store.Close()
 		return nil, err

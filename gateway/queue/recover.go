@@ -61,36 +61,39 @@ func (s *FileStore) checkEnvelopes(ctx context.Context) (map[string]int, []Damag
 		if err := ctx.Err(); err != nil {
 			return nil, damaged, err
 		}
-		id, reason, nbodies := s.checkEntry(de.Name())
+		id, reason, env := s.checkEntry(de.Name())
 		if reason == "" {
-			live[id] = nbodies
+			live[id] = len(env.Bodies)
 			continue
 		}
 		d, err := s.quarantineEntry(de.Name(), id, reason)
 		if err != nil {
 			return nil, damaged, err
 		}
+		d.Envelope = env
 		damaged = append(damaged, d)
 	}
 	return live, damaged, nil
 }
 
-// checkEntry checks env/<name>. reason is empty if the entry is sound.
-func (s *FileStore) checkEntry(name string) (id, reason string, nbodies int) {
+// checkEntry checks env/<name>. reason is empty if the entry is sound;
+// e is its envelope whenever that could be read (a damaged body leaves it
+// readable, so the sender can be told).
+func (s *FileStore) checkEntry(name string) (id, reason string, e *Envelope) {
 	id, ok := strings.CutSuffix(name, ".json")
 	if !ok || !validID(id) {
-		return "", "unexpected file in env/", 0
+		return "", "unexpected file in env/", nil
 	}
 	e, err := s.readEnvelope(id)
 	if err != nil {
-		return id, err.Error(), 0
+		return id, err.Error(), nil
 	}
 	for n, b := range e.Bodies {
 		if err := s.checkBody(id, n, b); err != nil {
-			return id, err.Error(), 0
+			return id, err.Error(), e
 		}
 	}
-	return id, "", len(e.Bodies)
+	return id, "", e
 }
 
 func (s *FileStore) quarantineEntry(name, id, reason string) (Damaged, error) {

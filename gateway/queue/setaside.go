@@ -65,6 +65,45 @@ func (q *Queue) reportSafely(ctx context.Context, e *Envelope) (err error) {
 	return q.report(ctx, e)
 }
 
+// NotifyDamaged tells the senders of entries quarantined at start-up (the
+// [Damaged] that Recover returned with a readable envelope) that their
+// message cannot be delivered: one 5.3.0 DSN per message for its
+// recipients not yet delivered or reported, under the same rules as any
+// DSN (never to <>, never about a DSN, NOTIFY honoured). The entry stays
+// in quarantine; a crash before this runs loses the notice, never repeats
+// it. Call it before [Queue.Run].
+func (q *Queue) NotifyDamaged(ctx context.Context, damaged []Damaged) {
+	for _, d := range damaged {
+		if d.Envelope == nil {
+			q.log.Error("quarantined entry's sender cannot be told: envelope unreadable",
+				zap.String("id", d.ID), zap.String("reason", d.Reason),
+				zap.String("action", "inspect the spool's quarantine/"+d.ID+"/; the sender was not notified"))
+			continue
+		}
+		e := d.Envelope.Clone()
+		var idx []int
+		for i := range e.Recipients {
+			r := &e.Recipients[i]
+			if r.State == StateDelivered || r.Reported {
+				continue
+			}
+			r.State, r.NextAttempt, r.LastAttempt = StateFailed, time.Time{}, q.cfg.Now()
+			r.LastError, r.Diag = damagedText, &Diagnostic{Status: "5.3.0"}
+			idx = append(idx, i)
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		if err := q.sendDSN(ctx, e, idx); err != nil {
+			q.log.Error("DSN for a quarantined entry not sent", zap.String("id", d.ID), zap.Error(err))
+			continue
+		}
+		q.log.Error("message quarantined at start-up: sender notified, operator action needed",
+			zap.String("id", d.ID), zap.String("reason", d.Reason),
+			zap.String("action", "inspect the spool's quarantine/"+d.ID+"/ (reason.txt); remove the directory when done"))
+	}
+}
+
 // setAsideText returns the text of a set-aside recipient of e, or "".
 func setAsideText(e *Envelope) string {
 	for _, r := range e.Recipients {

@@ -39,4 +39,7 @@ type Store interface {
 type Damaged struct {
 	ID     string // message id, or the damaged file's name
 	Reason string
+	// Envelope is the entry's envelope when it could still be read (a
+	// damaged body), so [Queue.NotifyDamaged] can tell the sender; else nil.
+	Envelope *Envelope
 }
