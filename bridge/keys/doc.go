@@ -15,5 +15,7 @@
 // revoked, expired, encryption-incapable and sub-2048-bit RSA keys.
 //
 // Every input is bounded: MaxKeyBytes per key block, MaxKeysPerBlock per
-// import.
+// import. WKD fetches go to hosts the recipient's domain names, so they
+// dial through internal/netguard (NewWKDClient: public addresses only, no
+// proxy, at most three https redirects).
 package keys

@@ -30,9 +30,10 @@ type WKD struct {
 // NewWKDClient is the HTTP client WKD lookups need: connections only to
 // the addresses g allows (checked when dialling), no proxy, at most
 // netguard.DefaultMaxRedirects redirects and only to https. Bodies are
-// bounded by ReadKeys (MaxKeyBytes), time by WKD.Timeout.
+// bounded by ReadKeys (MaxKeyBytes), time by WKD.Timeout (the lookup's
+// context).
 func NewWKDClient(g netguard.Guard) *http.Client {
-	return g.HTTPClient(netguard.HTTPConfig{Timeout: DefaultWKDTimeout})
+	return g.HTTPClient(netguard.HTTPConfig{})
 }
 
 // Name implements Source.
