@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
@@ -394,6 +395,15 @@ func TestReverseReplyThreadsToForwardedMail(t *testing.T) {
 		if got := c.header("References"); got != "<root-"+id+"> <"+id+">" {
 			t.Errorf("thread %q: References = %q", thread, got)
 		}
+	}
+	// A3: the thread store that made this work names neither the
+	// Message-ID nor the correspondent's domain in clear.
+	store, err := os.ReadFile(filepath.Join(env.gw.cfg.Dir, "spool", "threads.log"))
+	if err != nil || len(store) == 0 {
+		t.Fatalf("threads.log: %v (%d bytes)", err, len(store))
+	}
+	if bytes.Contains(store, []byte("remote.example")) || bytes.Contains(store, []byte(id)) {
+		t.Errorf("threads.log holds a Message-ID in clear: %s", store)
 	}
 }
 
