@@ -110,6 +110,8 @@ func TestCommands(t *testing.T) {
 			"no_key:            notice         (address newsletter@example.org)", ""},
 		{"policy explain remote", []string{"policy", "explain", "-c", "../../testdata/configs/example.toml", "x@elsewhere.example"}, "",
 			"local:             no", ""},
+		{"policy explain reverse", []string{"policy", "explain", "-c", "../../testdata/configs/example.toml", "newsletter@example.org"}, "",
+			"reverse:           deny           (address newsletter@example.org)", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

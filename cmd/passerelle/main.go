@@ -147,8 +147,14 @@ func policyCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	local := "no: mail for it is refused at RCPT (550 5.7.1)"
-	if p.IsLocal(rest[0]) {
-		local = "yes"
+	switch {
+	case !p.IsLocal(rest[0]):
+	case !p.UsersKnown():
+		local = "yes (no user list: any address here may exist)"
+	case p.Exists(rest[0]):
+		local = "yes (a listed user)"
+	default:
+		local = "yes, but not a listed user: refused at RCPT (550 5.1.1)"
 	}
 	fmt.Fprintf(stdout, "%slocal:             %s\n", p.Decide(rest[0]).Explain(), local)
 	return nil
