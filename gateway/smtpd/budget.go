@@ -52,6 +52,14 @@ func (b *Budget) Used() int64 {
 	return b.used
 }
 
+// fits reports whether n bytes are free now (advisory: a MAIL with SIZE is
+// refused early when its DATA could not be held, RFC 1870 §6.1).
+func (b *Budget) fits(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used+n <= b.limit
+}
+
 // tryReserve reserves n bytes if they are free; it never waits.
 func (b *Budget) tryReserve(n int64) bool {
 	b.mu.Lock()

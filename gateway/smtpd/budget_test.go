@@ -40,7 +40,8 @@ func (s *holdSink) Accept(ctx context.Context, _ *Envelope, data []byte) error {
 var block = strings.Repeat(strings.Repeat("x", 62)+"\r\n", 1024)
 
 // sendBig runs one transaction of nblocks×64 KiB over TCP and returns the
-// reply code to DATA (0 on a protocol failure, with the reason).
+// reply code to DATA, or 452 to MAIL (0 on a protocol failure, with the
+// reason).
 func sendBig(addr string, nblocks int, declare bool) (int, string) {
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -76,7 +77,11 @@ func sendBig(addr string, nblocks int, declare bool) (int, string) {
 			w.WriteString(st.cmd + "\r\n")
 			w.Flush()
 		}
-		if got := reply(); got != st.want {
+		got := reply()
+		if got == 452 && strings.HasPrefix(st.cmd, "MAIL") {
+			return 452, "" // the declared SIZE does not fit now: refused early
+		}
+		if got != st.want {
 			return 0, fmt.Sprintf("%q: got %d, want %d", st.cmd, got, st.want)
 		}
 	}
@@ -172,5 +177,31 @@ func TestDataMemoryBudget(t *testing.T) {
 	}
 	if used := env.srv.budget.Used(); used != 0 {
 		t.Errorf("budget still holds %d bytes after every transaction ended", used)
+	}
+}
+
+// TestDataBudgetRefusesDeclaredSize: with the budget spent, a MAIL whose
+// SIZE could not be held gets 452 4.3.1 at once (RFC 1870 §6.1), before
+// any DATA is sent; a small one still passes.
+func TestDataBudgetRefusesDeclaredSize(t *testing.T) {
+	b := NewBudget(16 << 20)
+	env := startServer(t, func(c *Config) { c.DataBudget = b; c.MaxMessageBytes = 2 << 20 })
+	if !b.tryReserve(15 << 20) { // other transactions hold most of it
+		t.Fatal("reserve")
+	}
+	defer b.release(15 << 20)
+	tests := []struct {
+		name string
+		size int
+		want int
+	}{
+		{"too big for what is free", 1 << 20, 452},
+		{"small enough", 4 << 10, 250},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := env.greeted(t)
+			c.cmd(fmt.Sprintf("MAIL FROM:<a@remote.example> SIZE=%d", tt.size), tt.want)
+		})
 	}
 }

@@ -49,6 +49,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.log.Info("MAIL refused", zap.String("from", s.srv.hide(from)), s.srv.cause(err, reply))
 		return reply
 	}
+	if opts.Size > 0 && opts.Size <= s.srv.cfg.MaxMessageBytes && !s.srv.budget.fits(opts.Size*DataMemoryFactor) {
+		// RFC 1870 §6.1: 452 at MAIL for a SIZE the server cannot hold now
+		s.log.Info("MAIL refused: memory budget cannot hold the declared SIZE", zap.Int64("size", opts.Size))
+		return SMTPError(NoMemory)
+	}
 	info := s.info()
 	txn, err := s.srv.cfg.Router.Mail(s.ctx, &info, from)
 	if err != nil {
