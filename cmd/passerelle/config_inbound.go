@@ -45,10 +45,11 @@ func (in InboundConfig) validate() []error {
 }
 
 // verifier builds the forward path's sender verifier; nil when
-// inbound.verify is off.
+// inbound.verify is off, which makes every MX sender unverified.
 func (g *gateway) verifier() (forward.Verifier, error) {
 	in := g.cfg.Inbound
 	if !in.Verify {
+		g.log.Warn("inbound.verify is off: every MX sender is treated as unverified (marked, no Autocrypt key learned)")
 		return nil, nil
 	}
 	v, err := authres.New(authres.Config{Hostname: g.cfg.Hostname, Resolver: dnsResolver(in.DNSServer),
