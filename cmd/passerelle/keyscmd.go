@@ -47,11 +47,14 @@ func keysCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	return usageError{keysUsage}
 }
 
-// keysInit makes the gateway's domain key once; running it again prints the
-// existing key.
+// keysInit makes the gateway's domain key and install secret once; running
+// it again prints the existing key.
 func keysInit(cfg *Config, stdout io.Writer) error {
 	st, err := keys.OpenStore(cfg.Keys.Dir, zap.NewNop())
 	if err != nil {
+		return err
+	}
+	if _, err := keys.LoadInstallSecret(cfg.Keys.Dir); err != nil {
 		return err
 	}
 	e, err := st.InitDomainKey(cfg.XMPP.ComponentDomain, time.Now())
