@@ -108,8 +108,6 @@ func TestCommands(t *testing.T) {
 		{"hash-password empty", []string{"hash-password"}, "\n", "", "empty password"},
 		{"policy explain", []string{"policy", "explain", "-c", "../../testdata/configs/example.toml", "newsletter@example.org"}, "",
 			"no_key:            notice         (address newsletter@example.org)", ""},
-		{"policy explain remote", []string{"policy", "explain", "-c", "../../testdata/configs/example.toml", "x@elsewhere.example"}, "",
-			"local:             no", ""},
 		{"policy explain reverse", []string{"policy", "explain", "-c", "../../testdata/configs/example.toml", "newsletter@example.org"}, "",
 			"reverse:           deny           (address newsletter@example.org)", ""},
 	} {

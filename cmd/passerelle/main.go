@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -146,16 +147,20 @@ func policyCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	local := "no: mail for it is refused at RCPT (550 5.7.1)"
-	switch {
-	case !p.IsLocal(rest[0]):
-	case !p.UsersKnown():
-		local = "yes (no user list: any address here may exist)"
-	case p.Exists(rest[0]):
-		local = "yes (a listed user)"
-	default:
-		local = "yes, but not a listed user: refused at RCPT (550 5.1.1)"
+	if p.IsLocal(rest[0]) {
+		local := "yes (no user list: any address here may exist)"
+		switch {
+		case !p.UsersKnown():
+		case p.Exists(rest[0]):
+			local = "yes (a listed user)"
+		default:
+			local = "yes, but not a listed user: refused at RCPT (550 5.1.1)"
+		}
+		fmt.Fprintf(stdout, "%slocal:             %s\n", p.Decide(rest[0]).Explain(), local)
+		return nil
 	}
-	fmt.Fprintf(stdout, "%slocal:             %s\n", p.Decide(rest[0]).Explain(), local)
-	return nil
+	fmt.Fprintf(stdout, "%slocal:             no: the MX listener refuses it (550 5.7.1) unless the peer route takes it\n", p.Decide(rest[0]).Explain())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.Peers.LookupTimeout.Duration+time.Second)
+	defer cancel()
+	return explainPeer(ctx, c, rest[0], stdout)
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"passerelle/bridge/peerrec"
 	"passerelle/bridge/peertrust"
 	"passerelle/gateway/queue"
 	"passerelle/internal/forward"
@@ -172,4 +176,77 @@ func (g *gateway) localMTARoute() string {
 		return ""
 	}
 	return reverse.RouteSMTP
+}
+
+// explainPeer prints the peer route's decision for a non-local address:
+// the record, the trust mode and pin, and what RCPT would answer. It reads
+// the pin store without changing it (no first-use pin), and cannot check
+// the key the peer's component serves (that needs the XMPP link): the
+// gateway checks it at RCPT.
+func explainPeer(ctx context.Context, c *Config, addr string, w io.Writer) error {
+	if !c.peerRouteOn() {
+		fmt.Fprintf(w, "peer:              off ([peers] names no resolver or domain and no rule routes to peer)\n")
+		return nil
+	}
+	dom := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+	rr, err := c.peerResolver()
+	if err != nil {
+		return err
+	}
+	checker, store, err := c.peerTrust(zap.NewNop())
+	if err != nil {
+		return err
+	}
+	mode := checker.ModeFor(dom)
+	res, err := rr.Lookup(ctx, dom)
+	switch {
+	case err != nil && errors.Is(err, peerrec.ErrTemporary):
+		fmt.Fprintf(w, "peer:              unknown: record lookup failed (%v): RCPT would answer 451 4.4.3\n", err)
+		return nil
+	case err != nil:
+		fmt.Fprintf(w, "peer:              no: the record of %s is malformed (%v): no peer route\n", dom, err)
+		return nil
+	case !res.Found:
+		fmt.Fprintf(w, "peer:              no: %s publishes no %s record: no peer route (550 5.3.5; 550 5.4.4 if routed to peer explicitly)\n", dom, peerrec.Name(dom))
+		return nil
+	}
+	r := res.Record
+	fmt.Fprintf(w, "peer record:       jid=%s fp=%s policy=%s ttl=%v dnssec=%v\n", r.JID, r.FingerprintHex(), r.Policy, r.TTL, res.Authenticated)
+	pin, pinned, err := store.Get(dom)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "peer trust:        %s\n", mode)
+	fmt.Fprintf(w, "peer:              %s\n", peerVerdict(mode, r, res.Authenticated, pin, pinned, c.Peers, dom))
+	return nil
+}
+
+// peerVerdict says what the trust store would decide for the record,
+// assuming the served key matches it.
+func peerVerdict(mode peertrust.Mode, r peerrec.Record, ad bool, pin peertrust.Pin, pinned bool, pc PeersConfig, dom string) string {
+	fp := r.FingerprintHex()
+	switch mode {
+	case peertrust.Pinned:
+		doms, _ := pc.trustDomains()
+		if want := fmt.Sprintf("%x", doms[dom].Fingerprint); !strings.EqualFold(want, fp) {
+			return "refused (550 5.7.1): the record's key " + fp + " is not the pinned " + want
+		}
+		return "yes: the record matches the key pinned in the configuration"
+	case peertrust.DNSSEC:
+		if !ad {
+			return "refused (550 5.7.1): trust = dnssec and the answer is not DNSSEC-validated (no AD bit)"
+		}
+		return "yes: the record is DNSSEC-validated"
+	}
+	switch {
+	case !pinned:
+		return "yes: first contact pins this key (trust on first use)"
+	case pin.Pending != nil:
+		return fmt.Sprintf("held (451 4.7.0): %s; pending key %s; `passerelle peers accept` takes it", pin.Pending.Reason, pin.Pending.Fingerprint)
+	case strings.EqualFold(pin.Fingerprint, fp):
+		return fmt.Sprintf("yes: the record matches the key pinned on %s (%s)", pin.FirstSeen.Format(time.DateOnly), pin.Source)
+	case time.Now().Before(pin.Expires):
+		return fmt.Sprintf("held (451 4.7.0): the key changed from the pinned %s before %s", pin.Fingerprint, pin.Expires.Format(time.RFC3339))
+	}
+	return "yes: the key changed after the pinned record's lifetime ended: re-pinned at the next contact"
 }
