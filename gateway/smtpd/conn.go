@@ -45,25 +45,26 @@ type conn struct {
 	once    sync.Once
 
 	// Owned by the connection goroutine.
-	rw        io.ReadWriter // raw, or the *tls.Conn after STARTTLS
-	tls       *tls.Conn
-	store     []byte // backing array of buf
-	buf       []byte // bytes read but not yet checked and handed on
-	out       []byte // checked bytes go-smtp has not read yet
-	outBuf    []byte // backing array of out
-	rerr      error  // sticky read error seen while probing
-	mode      mode
-	atStart   bool   // DATA: at the start of a line
-	dataLine  int    // DATA: octets of the current text line so far
-	longLine  bool   // DATA: a text line exceeded MaxDataLineLength
-	lastVerb  string // verb of the command awaiting its reply
-	lastLine  string // last command handed to go-smtp, without CRLF
-	needEHLO  bool
-	greeted   bool
-	bad       int
-	dropAfter string // sent after the next final reply, then close
-	wbuf      []byte
-	authFails int
+	rw          io.ReadWriter // raw, or the *tls.Conn after STARTTLS
+	tls         *tls.Conn
+	store       []byte // backing array of buf
+	buf         []byte // bytes read but not yet checked and handed on
+	out         []byte // checked bytes go-smtp has not read yet
+	outBuf      []byte // backing array of out
+	rerr        error  // sticky read error seen while probing
+	mode        mode
+	atStart     bool   // DATA: at the start of a line
+	dataLine    int    // DATA: octets of the current text line so far
+	longLine    bool   // DATA: a text line exceeded MaxDataLineLength
+	lastVerb    string // verb of the command awaiting its reply
+	lastLine    string // last command handed to go-smtp, without CRLF
+	needEHLO    bool
+	greeted     bool
+	bad         int
+	dropAfter   string // sent after the next final reply, then close
+	wbuf        []byte
+	authFails   int
+	rateLimited int // RCPTs the Router refused with RateLimited
 }
 
 func (c *conn) Read(p []byte) (int, error) {

@@ -85,25 +85,26 @@ var (
 
 // Lines the connection layer writes itself, before closing where noted.
 const (
-	lineBareCRLF      = "554 5.5.2 bare CR or LF not allowed (RFC 5321 §2.3.8)" // closes
-	lineNUL           = "554 5.5.2 NUL not allowed"                             // closes
-	lineTooLong       = "500 5.5.2 line too long"                               // closes
-	lineEarlyTalker   = "554 5.5.0 no talking before greeting"                  // closes
-	lineDataBefore354 = "554 5.5.0 data sent before 354"                        // closes
-	lineTLSInjection  = "554 5.5.0 data sent before TLS handshake"              // closes
-	lineBDAT          = "502 5.5.1 CHUNKING is not offered"                     // closes
-	lineTooManyBad    = "421 4.7.0 too many errors, closing connection"         // closes
-	lineTooManyAuth   = "421 4.7.0 too many authentication failures"            // closes
-	lineIdle          = "421 4.4.2 idle timeout, closing connection"            // closes
-	lineShutdown      = "421 4.3.2 service shutting down"                       // closes
-	linePerIP         = "421 4.7.0 too many connections from your address"      // closes
-	lineBusy          = "421 4.3.2 too many connections, try again later"       // closes
-	lineUnknownCmd    = "500 5.5.2 command not recognized"
-	lineNeedEHLO      = "503 5.5.1 EHLO required after STARTTLS"
-	lineTLSArgs       = "501 5.5.4 STARTTLS takes no parameters"
-	lineNoTLS         = "502 5.5.1 TLS not available"
-	lineTLSActive     = "503 5.5.1 TLS already active"
-	lineTLSReady      = "220 2.0.0 ready to start TLS"
+	lineBareCRLF       = "554 5.5.2 bare CR or LF not allowed (RFC 5321 §2.3.8)" // closes
+	lineNUL            = "554 5.5.2 NUL not allowed"                             // closes
+	lineTooLong        = "500 5.5.2 line too long"                               // closes
+	lineEarlyTalker    = "554 5.5.0 no talking before greeting"                  // closes
+	lineDataBefore354  = "554 5.5.0 data sent before 354"                        // closes
+	lineTLSInjection   = "554 5.5.0 data sent before TLS handshake"              // closes
+	lineBDAT           = "502 5.5.1 CHUNKING is not offered"                     // closes
+	lineTooManyBad     = "421 4.7.0 too many errors, closing connection"         // closes
+	lineTooManyAuth    = "421 4.7.0 too many authentication failures"            // closes
+	lineTooManyLimited = "421 4.7.0 rate limit exceeded, closing connection"     // closes
+	lineIdle           = "421 4.4.2 idle timeout, closing connection"            // closes
+	lineShutdown       = "421 4.3.2 service shutting down"                       // closes
+	linePerIP          = "421 4.7.0 too many connections from your address"      // closes
+	lineBusy           = "421 4.3.2 too many connections, try again later"       // closes
+	lineUnknownCmd     = "500 5.5.2 command not recognized"
+	lineNeedEHLO       = "503 5.5.1 EHLO required after STARTTLS"
+	lineTLSArgs        = "501 5.5.4 STARTTLS takes no parameters"
+	lineNoTLS          = "502 5.5.1 TLS not available"
+	lineTLSActive      = "503 5.5.1 TLS already active"
+	lineTLSReady       = "220 2.0.0 ready to start TLS"
 )
 
 func reply(code, class, subject, detail int, msg string) *smtp.SMTPError {

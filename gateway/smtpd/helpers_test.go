@@ -49,6 +49,8 @@ func (r memRouter) Rcpt(_ context.Context, s *Info, from, to string) (any, error
 		return nil, RelayDenied
 	case local == "nouser":
 		return nil, fmt.Errorf("directory: %q: %w", to, NoSuchUser)
+	case local == "limited":
+		return nil, RateLimited
 	case local == "nokey":
 		return nil, EncryptionRequired
 	case local == "keytemp":

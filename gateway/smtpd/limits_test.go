@@ -248,3 +248,21 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatal("in-flight message lost")
 	}
 }
+
+// TestRateLimitedCloses: RCPTs the Router refuses for rate get 451 4.7.1;
+// after MaxBadCommands of them the client is told 421 and disconnected.
+func TestRateLimitedCloses(t *testing.T) {
+	env := startServer(t, func(c *Config) { c.MaxBadCommands = 3 })
+	c := env.greeted(t)
+	c.cmd("MAIL FROM:<a@sender.example>", 250)
+	for range 2 {
+		if r := c.cmd("RCPT TO:<limited@local>", 451); !strings.Contains(r, "4.7.1") {
+			t.Fatalf("rate-limited RCPT: %q", r)
+		}
+	}
+	c.send("RCPT TO:<limited@local>\r\n")
+	c.expect(451)
+	if code, lines := c.read(); code != 421 || !c.closed() {
+		t.Fatalf("want 421 and close after 3 rate-limited RCPTs, got %d %q", code, lines)
+	}
+}

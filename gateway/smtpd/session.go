@@ -82,6 +82,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		reply := SMTPError(err)
 		s.log.Info("RCPT refused", zap.String("to", s.srv.hide(to)), s.srv.cause(err, reply))
+		// A client that goes on past the Router's rate limit is only
+		// probing: after MaxBadCommands such replies, 421 and close.
+		if errors.Is(err, RateLimited) {
+			if s.c.rateLimited++; s.c.rateLimited >= s.srv.cfg.MaxBadCommands {
+				s.c.dropAfter = lineTooManyLimited
+			}
+		}
 		return reply
 	}
 	r := Recipient{Addr: to, Route: route, ORcpt: opts.OriginalRecipient}
