@@ -60,6 +60,7 @@ type gwConfig struct {
 	ComponentDomain string
 	ComponentSecret string
 	Domain          string
+	OtherDomains    []string // more local_domains
 	Encryption      string // policy for Domain
 	NoKey           string
 	RetryInitial    string
@@ -72,7 +73,7 @@ type gwConfig struct {
 }
 
 const configTemplate = `hostname = "mx.{{.Domain}}"
-local_domains = ["{{.Domain}}"]
+local_domains = ["{{.Domain}}"{{range .OtherDomains}}, "{{.}}"{{end}}]
 [log]
 level = "debug"
 format = "json"

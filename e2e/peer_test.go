@@ -58,10 +58,12 @@ func newPeerPair(t *testing.T) *peerPair {
 		prosodytest.Options{Domain: "a.example", Users: map[string]string{"alice": "alice-pw"}},
 		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw"}})
 	p := &peerPair{dns: d, mta: startSink(t)}
+	// A also lists c.example as its own, which it does not hold: c.example's
+	// record names another gateway. B must refuse what A sends for it.
 	p.a = p.startSite(t, srvs[0], `
 [policy.domains."b.example"]
 route = "peer"
-`)
+`, "c.example")
 	p.b = p.startSite(t, srvs[1], fmt.Sprintf(`
 [policy.addresses."carol@b.example"]
 route = "smtp"
@@ -71,14 +73,16 @@ tls = "none"
 `, p.mta.addr))
 	p.publish(t, p.a, p.a.key)
 	p.publish(t, p.b, p.b.key)
+	d.SetTXT("_passerelle.c.example", peerrec.Record{JID: "mail.c.example", Fingerprint: p.a.key.PrimaryKey.Fingerprint,
+		Policy: peerrec.Strict, TTL: time.Hour}.String())
 	return p
 }
 
-func (p *peerPair) startSite(t *testing.T, srv *prosodytest.Server, policy string) *peerSite {
+func (p *peerPair) startSite(t *testing.T, srv *prosodytest.Server, policy string, others ...string) *peerSite {
 	t.Helper()
 	s := &peerSite{domain: srv.Domain, srv: srv}
 	s.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: peerConfig(p.dns, "") + policy})
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, OtherDomains: others, Extra: peerConfig(p.dns, "") + policy})
 	s.key = domainKeyOf(t, s.gw)
 	return s
 }
@@ -134,9 +138,11 @@ func TestPeerRoute(t *testing.T) {
 
 	t.Run("to an XMPP user at the peer, end to end encrypted", func(t *testing.T) {
 		marker := fmt.Sprintf("peer-xmpp-%x", time.Now().UnixNano())
-		if err := p.sendA("alice@a.example", "bob@b.example", peerMail("alice@a.example", "bob@b.example", marker)); err != nil {
-			t.Fatalf("A refused: %v", err)
+		file := filepath.Join(t.TempDir(), "mail.eml")
+		if err := os.WriteFile(file, []byte(peerMail("alice@a.example", "bob@b.example", marker)), 0o600); err != nil {
+			t.Fatal(err)
 		}
+		swaks(t, p.a.gw.cfg.MXAddr, "bob@b.example", true, "--from", "alice@a.example", "--data", "@"+file)
 		m := bob.next(t, 60*time.Second)
 		if want := `alice\40a.example@mail.b.example`; !strings.HasPrefix(m.From, want) {
 			t.Errorf("from %q, want the puppet %s", m.From, want)
@@ -165,22 +171,34 @@ func TestPeerRoute(t *testing.T) {
 	t.Run("to the peer's local MTA, byte-identical apart from trace fields", func(t *testing.T) {
 		marker := fmt.Sprintf("peer-mta-%x", time.Now().UnixNano())
 		mail := peerMail("alice@a.example", "carol@b.example", marker)
-		if err := p.sendA("alice@a.example", "carol@b.example", mail); err != nil {
-			t.Fatalf("A refused: %v", err)
+		file := filepath.Join(t.TempDir(), "mail.eml")
+		if err := os.WriteFile(file, []byte(mail), 0o600); err != nil {
+			t.Fatal(err)
 		}
+		swaks(t, p.a.gw.cfg.MXAddr, "carol@b.example", true, "--from", "alice@a.example", "--data", "@"+file)
 		c := p.mta.wait(t, marker, 60*time.Second)
-		if got := stripTrace(c.crlf()); got != mail {
+		// swaks ends DATA with CRLF . CRLF after the file's last line: the
+		// message as sent is the file plus one CRLF.
+		if got := stripTrace(c.crlf()); got != mail+"\r\n" {
 			t.Fatalf("the MTA got, apart from trace fields:\n%q\nwant\n%q", got, mail)
 		}
 	})
 
 	t.Run("refusals", func(t *testing.T) {
-		// A speaks only for its own domains: a forged envelope sender is
+		// A speaks only for its own domains: a foreign envelope sender is
 		// refused at RCPT.
 		err := p.sendA("ceo@b.example", "bob@b.example", peerMail("ceo@b.example", "bob@b.example", "forged"))
 		if err == nil || !strings.Contains(err.Error(), "5.7.1") {
-			t.Errorf("forged envelope sender domain: %v, want 550 5.7.1", err)
+			t.Errorf("foreign envelope sender domain: %v, want 550 5.7.1", err)
 		}
+		// A claims c.example, whose record names another gateway: B refuses
+		// the transfer (5.7.1), A bounces, nothing reaches B's MTA.
+		forged := fmt.Sprintf("forged-%x", time.Now().UnixNano())
+		if err := p.sendA("ceo@c.example", "carol@b.example", peerMail("ceo@c.example", "carol@b.example", forged)); err != nil {
+			t.Fatalf("A refused a sender it thinks is local: %v", err)
+		}
+		waitLog(t, p.b.gw, "refused: sender domain's record names another gateway", 30*time.Second)
+		waitLog(t, p.a.gw, "5.7.1 sender domain c.example is not served by mail.a.example", 30*time.Second)
 		// B's record names a key its component does not serve: refused at
 		// RCPT (the peer failed verification).
 		p.publish(t, p.b, newUserKey(t, "xmpp:impostor@b.example"))
@@ -205,8 +223,8 @@ func TestPeerRoute(t *testing.T) {
 		}
 		p.mta.wait(t, after, 60*time.Second)
 		for _, c := range p.mta.all() {
-			if strings.Contains(c.message, lost) {
-				t.Fatal("mail from an unknown gateway was delivered")
+			if strings.Contains(c.message, lost) || strings.Contains(c.message, forged) {
+				t.Fatal("mail from an unknown gateway, or for a forged sender domain, was delivered")
 			}
 		}
 	})
