@@ -61,7 +61,7 @@ type gwConfig struct {
 	ComponentSecret string
 	Domain          string
 	OtherDomains    []string // more local_domains
-	Encryption      string // policy for Domain
+	Encryption      string   // policy for Domain
 	NoKey           string
 	RetryInitial    string
 	MaxMessageBytes int64
