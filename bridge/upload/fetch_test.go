@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,33 @@ func TestFetchRefusesInternal(t *testing.T) {
 	}
 	if hits != 0 {
 		t.Errorf("the server handed out its content %d times", hits)
+	}
+}
+
+// TestFetchHosts: with FetchHosts set, Fetch goes only to those hosts, and
+// a redirect from one of them to another host (here a name for the same
+// loopback address) is refused too.
+func TestFetchHosts(t *testing.T) {
+	u, _, base := httpFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, strings.Replace(r.URL.Query().Get("to"), "HOST", r.Host, 1), http.StatusFound)
+			return
+		}
+		_, _ = w.Write([]byte("blob"))
+	}, func(c *upload.Config) { c.FetchHosts = []string{"127.0.0.1", "upload.example.org."} })
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	for _, tc := range []struct {
+		url     string
+		wantErr bool
+	}{
+		{url: base + "/ok"},
+		{url: base + "/redirect?to=" + url.QueryEscape("http://HOST/ok")},
+		{url: "http://localhost:" + port + "/ok", wantErr: true},
+		{url: base + "/redirect?to=" + url.QueryEscape("http://localhost:"+port+"/ok"), wantErr: true},
+	} {
+		_, err := u.Fetch(context.Background(), tc.url, 100)
+		if tc.wantErr != (err != nil) || (err != nil && (!errors.Is(err, upload.ErrBadURL) || upload.IsTemporary(err))) {
+			t.Errorf("Fetch(%s) = %v, want error %v (permanent ErrBadURL)", tc.url, err, tc.wantErr)
+		}
 	}
 }

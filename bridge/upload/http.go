@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"passerelle/internal/netguard"
@@ -46,9 +47,26 @@ func newFetchClient(cfg Config) *http.Client {
 		if len(via) > maxRedirects {
 			return &Error{Op: "get", Kind: ErrBadURL, Err: fmt.Errorf("more than %d redirects", maxRedirects)}
 		}
-		return checkURL(req.URL, cfg.AllowLoopbackHTTP)
+		if err := checkURL(req.URL, cfg.AllowLoopbackHTTP); err != nil {
+			return err
+		}
+		return checkFetchHost(req.URL, cfg.FetchHosts)
 	}
 	return c
+}
+
+// checkFetchHost refuses a host not in hosts, when hosts is not empty.
+func checkFetchHost(u *url.URL, hosts []string) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	h := strings.TrimSuffix(u.Hostname(), ".")
+	for _, ok := range hosts {
+		if strings.EqualFold(h, strings.TrimSuffix(ok, ".")) {
+			return nil
+		}
+	}
+	return &Error{Op: "get", Kind: ErrBadURL, Err: fmt.Errorf("host %q is not one of the fetch hosts", h)}
 }
 
 // checkURL allows https, and plain http to a loopback address only when
@@ -107,11 +125,14 @@ func (u *Uploader) put(ctx context.Context, s Slot, r io.Reader, size int64) err
 
 // Fetch downloads a blob of at most maxSize bytes from rawURL, which must
 // be https (or loopback http when Config.AllowLoopbackHTTP is set), from
-// an address Config.FetchGuard allows. A refused URL, redirect or address
-// is a permanent ErrBadURL.
+// an address Config.FetchGuard allows, on a host of Config.FetchHosts if
+// set. A refused URL, redirect, host or address is a permanent ErrBadURL.
 func (u *Uploader) Fetch(ctx context.Context, rawURL string, maxSize int64) ([]byte, error) {
 	target, err := u.parseURL(rawURL)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFetchHost(target, u.cfg.FetchHosts); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.FetchTimeout)

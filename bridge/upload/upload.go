@@ -34,7 +34,10 @@ type Config struct {
 	FetchGuard netguard.Guard
 	// FetchTimeout bounds one Fetch, body included; default Timeout.
 	FetchTimeout time.Duration
-	HTTPClient   *http.Client // nil: built from the fields above; else used for PUT and GET
+	// FetchHosts, if set, are the only hosts Fetch and its redirects go
+	// to (e.g. the provider's upload services); empty: any host.
+	FetchHosts []string
+	HTTPClient *http.Client // nil: built from the fields above; else used for PUT and GET
 
 	Log *zap.Logger // named "upload"; nil means no logging
 }

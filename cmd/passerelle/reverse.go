@@ -49,7 +49,7 @@ func (g *gateway) buildReverse() error {
 	rv, err := reverse.New(reverse.Config{Policy: g.policy, SenderKeys: g.resolver, RecipientKeys: rcptKeys,
 		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: signer, Threads: threads, Fetcher: fetcher,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
-		DownloadTimeout: rc.DownloadTimeout.Duration, DownloadHosts: rc.DownloadHosts,
+		DownloadTimeout: rc.DownloadTimeout.Duration,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
 			MaxRecipientsPerHour: rc.MaxRecipientsPerHour},
 		Log: g.log, HashAddr: g.hash, Dedup: reverse.DedupConfig{File: filepath.Join(g.cfg.Spool.Dir, "dedup.log"),

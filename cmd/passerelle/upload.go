@@ -30,7 +30,7 @@ func (g *gateway) sharedUploader() (*upload.Uploader, error) {
 	u, err := upload.New(upload.Config{IQ: upload.ComponentIQ{C: g.component}, Service: svc, Self: self,
 		MaxSize: g.cfg.SMTP.MaxMessageBytes + 1<<20, Timeout: 10 * time.Minute,
 		AllowLoopbackHTTP: x.UploadAllowLoopbackHTTP, FetchGuard: g.cfg.Egress.guard(),
-		FetchTimeout: g.cfg.Reverse.DownloadTimeout.Duration, Log: g.log})
+		FetchTimeout: g.cfg.Reverse.DownloadTimeout.Duration, FetchHosts: g.cfg.Reverse.DownloadHosts, Log: g.log})
 	if err != nil {
 		return nil, err
 	}

@@ -37,11 +37,6 @@ func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload
 		return refuse(stanza.Modify, stanza.NotAcceptable, fmt.Sprintf("The uploaded mail (%d bytes) "+
 			"is larger than this gateway sends (%d bytes); nothing was sent.", x.Size, limit))
 	}
-	if !rv.downloadHostAllowed(x.URL) {
-		rv.log.Info("external mail on a host not in reverse.download_hosts", zap.String("id", in.ID),
-			rv.hash("from", in.sender), zap.String("host", urlHost(x.URL)))
-		return fetchRefusal(errHostNotAllowed)
-	}
 	// The download has its own bound, independent of the message's
 	// (L5: a 36 MiB upload from a slow server needs more than 2 minutes);
 	// what follows it gets a fresh Timeout.
@@ -97,26 +92,6 @@ func fetchRefusal(err error) *refusal {
 	return refuse(stanza.Modify, stanza.NotAcceptable, "The gateway could not download the uploaded "+
 		"mail; upload it again with your own server's upload service (https) and send a new message. "+
 		"Nothing was sent.")
-}
-
-var errHostNotAllowed = errors.New("reverse: upload host not allowed")
-
-// downloadHostAllowed reports whether Config.DownloadHosts lets raw be
-// fetched: no list allows every host.
-func (rv *Reverse) downloadHostAllowed(raw string) bool {
-	if len(rv.cfg.DownloadHosts) == 0 {
-		return true
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return false
-	}
-	for _, h := range rv.cfg.DownloadHosts {
-		if strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), strings.TrimSuffix(h, ".")) {
-			return true
-		}
-	}
-	return false
 }
 
 // urlHost is the host of a blob URL: the path is a capability and is

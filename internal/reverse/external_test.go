@@ -90,8 +90,7 @@ func TestExternal(t *testing.T) {
 		children   string
 		fetcher    *fakeFetcher // nil: no Fetcher configured
 		compose    compose.Limits
-		hosts      []string // Config.DownloadHosts
-		wantType   string   // error type; "" : spooled
+		wantType   string // error type; "" : spooled
 		wantCond   string
 		wantText   string
 		wantNot    string // must not be in the reply
@@ -126,11 +125,6 @@ func TestExternal(t *testing.T) {
 			err: &upload.Error{Op: "get", Kind: upload.ErrBadURL, Err: &netguard.RefusedError{
 				Addr: netip.MustParseAddr("10.0.0.5")}}},
 			wantType: "modify", wantCond: "not-acceptable", wantText: "could not download the uploaded mail", wantNot: "10.0.0.5"},
-		{name: "host in download_hosts", children: ox(x), fetcher: &fakeFetcher{blob: blob}, wantFetch: true,
-			hosts: []string{"files.example.org", "Upload.Example.ORG."}, wantInBody: "end marker-ext"},
-		{name: "host not in download_hosts", children: ox(x), fetcher: &fakeFetcher{blob: blob},
-			hosts: []string{"files.example.org"}, wantType: "modify", wantCond: "not-acceptable",
-			wantText: "could not download the uploaded mail", wantNot: "files.example.org"},
 		{name: "plaintext body refused", children: "<body>text</body>" + plain.String(),
 			fetcher: &fakeFetcher{blob: blob}, wantType: "modify", wantCond: "not-acceptable", wantText: "only inside an OX"},
 		{name: "no fetcher", children: ox(x),
@@ -139,7 +133,7 @@ func TestExternal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			core, logs := observer.New(zap.DebugLevel)
 			f := newFixture(t, Limits{}, nil, func(c *Config) {
-				c.Log, c.Compose, c.DownloadHosts = zap.New(core), tc.compose, tc.hosts
+				c.Log, c.Compose = zap.New(core), tc.compose
 				if tc.fetcher != nil {
 					c.Fetcher = tc.fetcher
 				}

@@ -98,14 +98,10 @@ type Config struct {
 	// DownloadTimeout bounds that download; default 10 minutes. The
 	// processing after it gets a fresh Timeout.
 	DownloadTimeout time.Duration
-	// DownloadHosts, if set, are the only hosts mail sent as an upload is
-	// downloaded from (e.g. the provider's upload service); empty: any
-	// host the egress filter lets through.
-	DownloadHosts []string
-	Compose       compose.Limits
-	Log           *zap.Logger
-	HashAddr      func(string) string
-	Now           func() time.Time
+	Compose         compose.Limits
+	Log             *zap.Logger
+	HashAddr        func(string) string
+	Now             func() time.Time
 }
 
 // Reverse turns XMPP messages to puppet JIDs into spooled mail.
