@@ -36,6 +36,12 @@ type PeersConfig struct {
 	// Retry is the delay before another attempt at a transfer after a
 	// temporary failure (peer down, key change held); default 1m.
 	Retry Duration `toml:"retry"`
+	// MaxConcurrent bounds the transfers in flight to one peer domain.
+	MaxConcurrent int `toml:"max_concurrent"`
+	// RatePerMinute and Burst bound the transfers one sending gateway may
+	// make to us; past them it is told to wait (4.7.1). 0: no limit.
+	RatePerMinute int `toml:"rate_per_minute"`
+	Burst         int `toml:"burst"`
 	// DedupDir keeps the acks of transfers received, for duplicate
 	// suppression; default spool.dir/peer-dedup.
 	DedupDir string `toml:"dedup_dir"`
@@ -51,7 +57,7 @@ type PeerDomainConfig struct {
 func defaultPeers() PeersConfig {
 	return PeersConfig{LookupTimeout: Duration{5 * time.Second}, NegativeTTL: Duration{5 * time.Minute},
 		Trust: string(peertrust.TOFU), Policy: string(peerrec.Strict), TTL: Duration{24 * time.Hour},
-		Retry: Duration{time.Minute}}
+		Retry: Duration{time.Minute}, MaxConcurrent: 4, RatePerMinute: 600, Burst: 100}
 }
 
 func (c *Config) validatePeers() []error {
@@ -80,6 +86,12 @@ func (c *Config) validatePeers() []error {
 	}
 	if d := p.Retry.Duration; d <= 0 || d > 24*time.Hour {
 		add("peers.retry: %v (want more than 0s, at most 24h)", d)
+	}
+	if p.MaxConcurrent < 1 || p.MaxConcurrent > 1000 {
+		add("peers.max_concurrent: %d (want 1 to 1000)", p.MaxConcurrent)
+	}
+	if p.RatePerMinute < 0 || p.Burst < 0 || (p.RatePerMinute > 0 && p.Burst < 1) {
+		add("peers.rate_per_minute, peers.burst: %d, %d (want 0 for no limit, or both positive)", p.RatePerMinute, p.Burst)
 	}
 	if _, err := p.trustDomains(); err != nil {
 		errs = append(errs, unjoin(err)...)

@@ -68,7 +68,7 @@ func (g *gateway) buildPeer() error {
 		return err
 	}
 	if p.target, err = peer.NewTarget(peer.TargetConfig{Peers: p.discovery, IQ: g.component,
-		Retry: g.cfg.Peers.Retry.Duration, Log: g.log}); err != nil {
+		Retry: g.cfg.Peers.Retry.Duration, MaxPerPeer: g.cfg.Peers.MaxConcurrent, Log: g.log}); err != nil {
 		return err
 	}
 	if p.publisher, err = peer.NewPublisher(key, g.cfg.LocalDomains); err != nil {
@@ -158,7 +158,8 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) error {
 	}
 	rc, err := peer.NewReceiver(peer.ReceiverConfig{Self: g.cfg.XMPP.ComponentDomain, Key: key,
 		Records: g.peer.records, Trust: g.peer.trust, Keys: g.peer.discovery, Policy: g.policy, Local: fwd,
-		Dedup: dd, Download: dl, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash})
+		Dedup: dd, Download: dl, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
+		RatePerMinute: rateOrOff(g.cfg.Peers.RatePerMinute), Burst: g.cfg.Peers.Burst})
 	if err != nil {
 		return err
 	}
@@ -249,4 +250,12 @@ func peerVerdict(mode peertrust.Mode, r peerrec.Record, ad bool, pin peertrust.P
 		return fmt.Sprintf("held (451 4.7.0): the key changed from the pinned %s before %s", pin.Fingerprint, pin.Expires.Format(time.RFC3339))
 	}
 	return "yes: the key changed after the pinned record's lifetime ended: re-pinned at the next contact"
+}
+
+// rateOrOff maps peers.rate_per_minute = 0 (no limit) to the receiver's -1.
+func rateOrOff(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

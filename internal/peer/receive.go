@@ -47,6 +47,14 @@ type ReceiverConfig struct {
 	Download Downloader // nil: external mail is refused
 	Hostname string
 	Limits   peermsg.Limits
+	// RatePerMinute and Burst bound the transfers one sending gateway may
+	// make (a token bucket); past it, wait/resource-constraint (4.7.1).
+	// 0: 600 a minute, burst 100; <0: no limit.
+	RatePerMinute int
+	Burst         int
+	// Timeout bounds the handling of one transfer (key fetch, lookups,
+	// download, spool); 0: 2 minutes.
+	Timeout  time.Duration
 	Log      *zap.Logger
 	HashAddr func(string) string
 	Now      func() time.Time
@@ -54,8 +62,9 @@ type ReceiverConfig struct {
 
 // Receiver answers transfers from peer gateways.
 type Receiver struct {
-	cfg ReceiverConfig
-	log *zap.Logger
+	cfg  ReceiverConfig
+	log  *zap.Logger
+	rate *bucket
 }
 
 // NewReceiver returns a Receiver.
@@ -73,7 +82,17 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.HashAddr == nil {
 		cfg.HashAddr = func(s string) string { return s }
 	}
-	return &Receiver{cfg: cfg, log: cfg.Log.Named("peer")}, nil
+	if cfg.RatePerMinute == 0 {
+		cfg.RatePerMinute, cfg.Burst = 600, 100
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = max(cfg.RatePerMinute/6, 1)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	return &Receiver{cfg: cfg, log: cfg.Log.Named("peer"),
+		rate: &bucket{rate: float64(cfg.RatePerMinute), burst: float64(cfg.Burst), now: cfg.Now, state: map[string]*tokens{}}}, nil
 }
 
 // Register installs the transfer handler. It runs off the link's Serve
@@ -100,6 +119,12 @@ func (r *Receiver) handle(ctx context.Context, iq stanza.IQ, payload xml.TokenRe
 		return nil, refusal(stanza.Auth, stanza.Forbidden, "5.7.1", "transfers come from a gateway component, not a user")
 	}
 	log := r.log.With(zap.Stringer("peer", from), zap.String("transfer", tr.ID))
+	if !r.rate.allow(from.String()) {
+		log.Info("transfer refused for now: sending gateway over its rate")
+		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.7.1", "too many transfers, slow down")
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
 	key := dedupKey(from.String(), tr.ID)
 	if !r.cfg.Dedup.Claim(key) {
 		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.3.0", "this transfer is being stored")

@@ -26,7 +26,9 @@ type TargetConfig struct {
 	// strangers' MXes, not a peer that restarts.
 	Retry   time.Duration
 	MaxBody int64 // largest spooled transfer it reads; 0: 1 MiB
-	Log     *zap.Logger
+	// MaxPerPeer bounds the transfers in flight to one peer domain; 0: 4.
+	MaxPerPeer int
+	Log        *zap.Logger
 }
 
 // Target sends spooled transfers (queue route "peer"). Recipients of one
@@ -37,8 +39,9 @@ type Target struct {
 	cfg TargetConfig
 	log *zap.Logger
 
-	mu   sync.Mutex
-	acks map[string]*peermsg.Ack // by transfer id, for the message's other recipients
+	mu    sync.Mutex
+	acks  map[string]*peermsg.Ack // by transfer id, for the message's other recipients
+	limit *perPeer
 }
 
 // NewTarget returns a Target.
@@ -52,10 +55,14 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
+	if cfg.MaxPerPeer <= 0 {
+		cfg.MaxPerPeer = 4
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Target{cfg: cfg, log: cfg.Log.Named("peer"), acks: map[string]*peermsg.Ack{}}, nil
+	return &Target{cfg: cfg, log: cfg.Log.Named("peer"), acks: map[string]*peermsg.Ack{},
+		limit: &perPeer{max: cfg.MaxPerPeer, sem: map[string]chan struct{}{}}}, nil
 }
 
 // maxAcks bounds the ack cache; a lost entry only costs a repeated
@@ -89,6 +96,11 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	if err != nil {
 		return err
 	}
+	release, err := t.limit.acquire(ctx, dom)
+	if err != nil {
+		return queue.RetryAfter(fmt.Errorf("peer: waiting for a free slot to %s: %w", dom, err), t.cfg.Retry)
+	}
+	defer release()
 	ack, err := t.send(ctx, peer.JID, peermsg.Transfer{ID: id, Data: data})
 	if err != nil {
 		return err
