@@ -29,7 +29,7 @@ type Router interface {
 
 // Sink stores an accepted message durably; it returns nil only after fsync.
 // data is the message exactly as the client sent it, dot-unstuffed; the
-// Sink prepends env.Received.
+// Sink prepends env.Received (with env.Prepend, which does not copy data).
 type Sink interface {
 	Accept(ctx context.Context, env *Envelope, data []byte) error
 }
@@ -76,4 +76,34 @@ type Envelope struct {
 	Recipients []Recipient
 	Received   string // trace header field, CRLF-terminated (RFC 5321 §4.4)
 	Time       time.Time
+
+	front []byte // the room smtpd left in front of the DATA buffer
+}
+
+// Prepend returns the header fields followed by data. When data is the
+// message as this package read it, the fields are written into the room
+// left in front of it, so the message is not copied again (H4); otherwise
+// (a rewritten message, or fields longer than the room) it allocates. Call
+// it once per transaction: a second call may reuse the same room.
+func (e *Envelope) Prepend(data []byte, fields ...string) []byte {
+	n := 0
+	for _, f := range fields {
+		n += len(f)
+	}
+	room := e.front
+	if len(data) > 0 && n <= len(room) && len(room)+len(data) <= cap(room) &&
+		&room[:len(room)+1][len(room)] == &data[0] {
+		e.front = nil
+		start := len(room) - n
+		pos := start
+		for _, f := range fields {
+			pos += copy(room[pos:], f)
+		}
+		return room[start : len(room)+len(data)]
+	}
+	out := make([]byte, 0, n+len(data))
+	for _, f := range fields {
+		out = append(out, f...)
+	}
+	return append(out, data...)
 }

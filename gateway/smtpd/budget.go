@@ -20,6 +20,9 @@ const (
 	// 10-15× at GOGC=100, garbage included; 8 covers the live copies.
 	DataMemoryFactor = 8
 	dataChunk        = 64 << 10
+	// dataHeadroom is left free in front of the DATA buffer for the trace
+	// and Authentication-Results fields the Sink prepends (Envelope.Prepend).
+	dataHeadroom = 4 << 10
 )
 
 // Budget is a process-wide byte semaphore for DATA: every transaction of
@@ -106,20 +109,30 @@ func (d *dataBuffer) release() {
 // read reads r to EOF. The first chunk has room for hint bytes (the
 // declared SIZE, RFC 1870, plus the terminating read), so the DATA of a
 // client that declares its size is read into one buffer, never copied.
-// On errNoMemory the caller refuses the transaction; the chunks read so far
+// front is the dataHeadroom bytes in front of data, in the same array. On
+// errNoMemory the caller refuses the transaction; the chunks read so far
 // are dropped.
-func (d *dataBuffer) read(r io.Reader, hint int64) ([]byte, error) {
+func (d *dataBuffer) read(r io.Reader, hint int64) (data, front []byte, err error) {
 	var chunks [][]byte
 	total := 0
 	size := int64(dataChunk)
 	if hint > size {
 		size = hint + 1 // +1: the read that sees EOF needs room
 	}
+	if !d.reserve(dataHeadroom) {
+		return nil, nil, errNoMemory
+	}
 	for {
 		if !d.reserve(size) {
-			return nil, errNoMemory
+			return nil, nil, errNoMemory
 		}
-		c := make([]byte, size)
+		var c []byte
+		if chunks == nil {
+			front = make([]byte, dataHeadroom, dataHeadroom+size)
+			c = front[dataHeadroom : dataHeadroom+size]
+		} else {
+			c = make([]byte, size)
+		}
 		size = dataChunk
 		n, err := io.ReadFull(r, c)
 		chunks = append(chunks, c[:n])
@@ -128,17 +141,19 @@ func (d *dataBuffer) read(r io.Reader, hint int64) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if len(chunks) == 1 {
-		return chunks[0], nil
+		return chunks[0], front, nil
 	}
-	// The joined copy is within the factor's allowance for the Sink's
-	// copy, so it reserves nothing more; the chunks become garbage.
-	out := make([]byte, 0, total)
+	// The joined copy is within the factor's allowance (the Sink copies
+	// nothing more: Envelope.Prepend), so it reserves nothing more; the
+	// chunks become garbage.
+	front = make([]byte, dataHeadroom, dataHeadroom+total)
+	out := front[dataHeadroom:dataHeadroom]
 	for _, c := range chunks {
 		out = append(out, c...)
 	}
-	return out, nil
+	return out, front, nil
 }

@@ -205,3 +205,46 @@ func TestDataBudgetRefusesDeclaredSize(t *testing.T) {
 		})
 	}
 }
+
+// prependSink records whether Envelope.Prepend copied the message.
+type prependSink struct {
+	mu     sync.Mutex
+	copied []bool
+	ok     []bool
+}
+
+func (s *prependSink) Accept(_ context.Context, env *Envelope, data []byte) error {
+	raw := env.Prepend(data, "X-A: 1\r\n", env.Received)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.copied = append(s.copied, &raw[len(raw)-1] != &data[len(data)-1])
+	s.ok = append(s.ok, strings.HasPrefix(string(raw), "X-A: 1\r\n"+env.Received) &&
+		string(raw[len(raw)-len(data):]) == string(data))
+	return nil
+}
+
+// TestPrependDoesNotCopy: the Sink's trace fields go into the room smtpd
+// left in front of DATA, so the message is held once (H4), whether the
+// client declared SIZE (one buffer) or not (chunks joined once); data the
+// Sink rewrote is copied.
+func TestPrependDoesNotCopy(t *testing.T) {
+	sink := &prependSink{}
+	env := startServer(t, func(c *Config) { c.Sink = sink; c.MaxMessageBytes = 8 << 20 })
+	for _, tt := range []struct {
+		blocks  int
+		declare bool
+	}{{0, false}, {8, true}, {8, false}} {
+		if code, why := sendBig(env.addr, tt.blocks, tt.declare); code != 250 {
+			t.Fatalf("%+v: %d %s", tt, code, why)
+		}
+	}
+	for i := range sink.copied {
+		if sink.copied[i] || !sink.ok[i] {
+			t.Errorf("transaction %d: copied %v, content right %v", i, sink.copied[i], sink.ok[i])
+		}
+	}
+	e := &Envelope{}
+	if raw := e.Prepend([]byte("body"), "A: 1\r\n"); string(raw) != "A: 1\r\nbody" {
+		t.Errorf("fallback Prepend = %q", raw)
+	}
+}

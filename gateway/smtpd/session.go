@@ -106,7 +106,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	buf := dataBuffer{b: s.srv.budget, factor: DataMemoryFactor}
 	defer buf.release()
-	data, err := buf.read(r, min(s.env.Params.Size, s.srv.cfg.MaxMessageBytes))
+	data, front, err := buf.read(r, min(s.env.Params.Size, s.srv.cfg.MaxMessageBytes))
 	if errors.Is(err, errNoMemory) {
 		s.log.Warn("DATA refused: memory budget spent", zap.Int64("budget", s.srv.budget.Limit()))
 		return SMTPError(NoMemory)
@@ -123,6 +123,7 @@ func (s *session) Data(r io.Reader) error {
 		return errDataLineTooLong
 	}
 	s.env.Received = s.received()
+	s.env.front = front
 	if err := s.srv.cfg.Sink.Accept(s.ctx, s.env, data); err != nil {
 		s.log.Warn("message not stored", zap.Error(err))
 		return SMTPError(err)

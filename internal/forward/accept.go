@@ -50,8 +50,7 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	if err != nil {
 		return err
 	}
-	raw := make([]byte, 0, len(auth.field)+len(env.Received)+len(data))
-	raw = append(append(append(raw, auth.field...), env.Received...), data...)
+	raw := env.Prepend(data, auth.field, env.Received) // no copy of the message (H4)
 	m, err := mime.Parse(raw, f.cfg.MIMELimits)
 	if err != nil {
 		f.log.Info("refused malformed message", zap.String("sid", env.Session.ID), zap.Error(err))
