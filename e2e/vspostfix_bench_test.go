@@ -118,14 +118,18 @@ type vsSystem interface {
 }
 
 type vsPasserelle struct {
-	g   *gateway
-	srv *prosodytest.Server
+	g     *gateway
+	srv   *prosodytest.Server
+	spool *queue.Counter
 }
 
 func (p *vsPasserelle) name() string { return "passerelle" }
 func (p *vsPasserelle) addr() string { return p.g.cfg.MXAddr }
 func (p *vsPasserelle) queued() (int, error) {
-	return queue.Count(p.g.cfg.Dir + "/spool")
+	if p.spool == nil {
+		p.spool = queue.NewCounter(p.g.cfg.Dir + "/spool")
+	}
+	return p.spool.Count()
 }
 func (p *vsPasserelle) pids() []int      { return []int{p.g.cmd.Process.Pid} }
 func (p *vsPasserelle) peerCPU() float64 { return procCPU(p.srv.Pid()) }

@@ -4,19 +4,31 @@
 // # Spool
 //
 // A [Store] holds accepted messages until every recipient is delivered or
-// has failed and been reported. [FileStore] is the embedded implementation:
+// has failed and been reported. [FileStore] is the embedded implementation,
+// an append-only log:
 //
-//	<dir>/body/<id>.<n>     immutable message bodies, one per index n
-//	<dir>/env/<id>.json     the envelope; its existence is the commit point
+//	<dir>/log/<n>.seg       log segments: put, update, remove and quarantine records
+//	<dir>/body/<id>.<n>     bodies larger than 256 KiB (smaller ones are inline in the put record)
+//	<dir>/env/<id>.json     envelopes of the older file-per-message format, imported at Recover
 //	<dir>/tmp/              files being written, never read back
-//	<dir>/quarantine/<id>/  damaged entries, kept for the operator
+//	<dir>/quarantine/<id>/  damaged or set-aside entries, kept for the operator
 //	<dir>/lock              flock(2) held while the store is open
 //
-// [FileStore.Put] returns nil only after every body and the envelope are
-// written, each file is fsynced and the directories are fsynced, so a 250
-// reply is never given for mail that a crash could lose. The envelope records
-// the size and SHA-256 of each body; [FileStore.Recover] moves any entry whose
-// envelope or bodies do not check out to quarantine/ and never deletes it.
+// Every record carries a CRC-32C. [FileStore.Put] appends one record (the
+// envelope with the size and SHA-256 of each body, and the small bodies)
+// and returns nil only after an fsync that covers it has finished, so a 250
+// reply is never given for mail that a crash could lose. Concurrent Puts,
+// updates and removals share that fsync (group commit): what a file per
+// message cost in file creations, renames and directory fsyncs is gone.
+// A state change is a small record appended, not a rewrite. Segments are
+// deleted oldest first once nothing live refers to them (a removal record
+// must outlive the put it cancels); the few long-lived messages in the
+// oldest segment are copied forward so it can go. [FileStore.Recover]
+// replays the log: a torn record at a segment's end (a write a crash cut
+// short, never acknowledged) is ignored; a damaged region elsewhere, and
+// any message whose bodies do not check out, go to quarantine/ and are
+// never deleted. A Put on a nearly full disk is refused (ErrSpoolFull)
+// while a reserve remains for the state changes that free space.
 //
 // # Scheduler
 //

@@ -94,10 +94,3 @@ func (s *FileStore) removeQuietly(path string) {
 		s.log.Warn("remove failed", zap.String("file", filepath.Base(path)), zap.Error(err))
 	}
 }
-
-func wrapOp(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}

@@ -15,8 +15,8 @@ import (
 
 // Spool subdirectories.
 const (
-	dirBody       = "body"
-	dirEnv        = "env"
+	dirBody       = "body" // bodies too large to go inline in the log
+	dirEnv        = "env"  // envelopes of the file-per-message format, imported at Recover
 	dirTmp        = "tmp"
 	dirQuarantine = "quarantine"
 )
@@ -29,9 +29,23 @@ type FileStore struct {
 	log  *zap.Logger
 	lock *os.File
 
-	// mu is held shared by every operation and exclusively by Recover, so
-	// Recover never mistakes a Put in progress for an orphan.
+	// mu is held shared by every operation and exclusively by Recover and
+	// compaction, so Recover never mistakes a Put in progress for an
+	// orphan and compaction never copies a state being changed.
 	mu sync.RWMutex
+
+	w *wal // the log: every put, update, removal and quarantine
+
+	imu sync.Mutex           // guards idx and the segments' refs
+	idx map[string]*logEntry // the live messages
+}
+
+// logEntry is a live message in the index.
+type logEntry struct {
+	env    *Envelope // immutable once in the index: replaced, never changed
+	put    *segment  // holds the put record (and the inline bodies)
+	state  *segment  // holds the latest record that set the state
+	inline []int64   // per body: offset in put's segment, or -1 for a file in body/
 }
 
 var _ Store = (*FileStore)(nil)
@@ -62,7 +76,7 @@ func newFileStore(dir string, log *zap.Logger, fsys fileSystem) (*FileStore, err
 		log = zap.NewNop()
 	}
 	s := &FileStore{dir: dir, fs: fsys, log: log.Named("queue").With(zap.String("spool", dir))}
-	for _, sub := range []string{dirBody, dirEnv, dirTmp, dirQuarantine} {
+	for _, sub := range []string{dirBody, dirEnv, dirTmp, dirQuarantine, dirLog} {
 		if err := fsys.MkdirAll(filepath.Join(dir, sub)); err != nil {
 			return nil, fmt.Errorf("open spool %s: %w", dir, err)
 		}
@@ -75,6 +89,11 @@ func newFileStore(dir string, log *zap.Logger, fsys fileSystem) (*FileStore, err
 		return nil, err
 	}
 	s.lock = lock
+	if s.w, err = newWAL(s.sub(dirLog), fsys); err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("open spool %s: %w", dir, err)
+	}
+	s.idx = make(map[string]*logEntry)
 	return s, nil
 }
 
@@ -97,7 +116,10 @@ func (s *FileStore) Close() error {
 	if s.lock == nil {
 		return nil
 	}
-	err := s.lock.Close() // closing drops the flock
+	err := s.w.close()
+	if lerr := s.lock.Close(); err == nil { // closing drops the flock
+		err = lerr
+	}
 	s.lock = nil
 	return err
 }

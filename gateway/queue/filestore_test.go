@@ -90,6 +90,8 @@ func TestPutInvalid(t *testing.T) {
 	}
 }
 
+// TestQuarantineOnOpen damages messages of the file-per-message format
+// that earlier releases wrote: Open quarantines them and imports the rest.
 func TestQuarantineOnOpen(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -126,11 +128,10 @@ func TestQuarantineOnOpen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := newTestStore(t, dir)
+			newTestStore(t, dir).Close()
 			bad, good := testEnvelope("bob@example.net"), testEnvelope("carol@example.net")
-			mustPut(t, s, bad, plainMessage)
-			mustPut(t, s, good, plainMessage)
-			_ = s.Close()
+			putLegacy(t, dir, bad, plainMessage)
+			putLegacy(t, dir, good, plainMessage)
 			tt.damage(t, dir, bad.ID)
 
 			s2, damaged, err := Open(context.Background(), dir, zaptest.NewLogger(t))
@@ -157,11 +158,14 @@ func TestRecoverRemovesOrphans(t *testing.T) {
 	dir := t.TempDir()
 	s := newTestStore(t, dir)
 	e := testEnvelope("bob@example.net")
-	mustPut(t, s, e, plainMessage)
+	mustPut(t, s, e, largeCipher) // a file in body/
+	inline := testEnvelope("carol@example.net")
+	mustPut(t, s, inline, plainMessage)
 	_ = s.Close()
 	orphan := NewID()
 	writeFile(t, filepath.Join(dir, dirBody, orphan+".0"), "half a message")
 	writeFile(t, filepath.Join(dir, dirBody, e.ID+".7"), "beyond the envelope's bodies")
+	writeFile(t, filepath.Join(dir, dirBody, inline.ID+".0"), "an inline body has no file")
 	writeFile(t, filepath.Join(dir, dirTmp, "x.json.1234"), "{")
 	writeFile(t, filepath.Join(dir, dirBody, "README"), "not ours")
 
@@ -193,7 +197,7 @@ func TestOpenBodyDetectsDamage(t *testing.T) {
 	s := newTestStore(t, dir)
 	e := testEnvelope("bob@example.net")
 	mustPut(t, s, e, plainMessage)
-	writeFile(t, filepath.Join(dir, dirBody, e.ID+".0"), strings.ToUpper(plainMessage))
+	damageBody(t, s, e.ID, 0)
 	rc, err := s.OpenBody(context.Background(), e.ID, 0)
 	if err != nil {
 		t.Fatal(err)

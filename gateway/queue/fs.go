@@ -20,6 +20,7 @@ type fileSystem interface {
 // file is the part of *os.File the store reads.
 type file interface {
 	io.ReadWriteCloser
+	io.ReaderAt
 	Sync() error
 }
 

@@ -3,9 +3,12 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +90,8 @@ func listDir(t *testing.T, dir, sub string) []string {
 	return names
 }
 
-// assertNoEntry checks that nothing was left in body/, env/ or tmp/.
+// assertNoEntry checks that nothing was left in body/, env/ or tmp/, and
+// that the log holds no message.
 func assertNoEntry(t *testing.T, dir string) {
 	t.Helper()
 	for _, sub := range []string{dirBody, dirEnv, dirTmp} {
@@ -95,6 +99,60 @@ func assertNoEntry(t *testing.T, dir string) {
 			t.Errorf("%s/ not empty: %v", sub, names)
 		}
 	}
+	envs, damaged, err := Snapshot(dir)
+	if err != nil || len(envs) != 0 || len(damaged) != 0 {
+		t.Errorf("log holds %d messages, %v damaged (%v)", len(envs), damaged, err)
+	}
+}
+
+// damageBody changes one byte of body n of message id where the store
+// keeps it (inline in a log segment, or a file in body/), behind its back.
+func damageBody(t *testing.T, s *FileStore, id string, n int) {
+	t.Helper()
+	s.imu.Lock()
+	e := s.idx[id]
+	s.imu.Unlock()
+	if e == nil {
+		t.Fatalf("damageBody: no message %s", id)
+	}
+	path, off := e.put.path, e.inline[n]
+	if off < 0 {
+		path, off = s.bodyPath(id, n), 0
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x20
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putLegacy writes a message in the file-per-message format of earlier
+// releases (env/<id>.json, body/<id>.<n>), as such a spool holds it.
+func putLegacy(t *testing.T, dir string, e *Envelope, bodies ...string) {
+	t.Helper()
+	e.ID = NewID()
+	e.Received = time.Now().UTC().Round(0)
+	for i := range e.Recipients {
+		e.Recipients[i].State = StatePending
+	}
+	for n, b := range bodies {
+		sum := sha256.Sum256([]byte(b))
+		e.Bodies[n].Size, e.Bodies[n].SHA256 = int64(len(b)), hex.EncodeToString(sum[:])
+		writeFile(t, filepath.Join(dir, dirBody, e.ID+"."+strconv.Itoa(n)), b)
+	}
+	data, err := encodeEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, dirEnv, e.ID+".json"), string(data))
 }
 
 // eventually polls cond until it holds or a few seconds pass.

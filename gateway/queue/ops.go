@@ -3,70 +3,83 @@ package queue
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"go.uber.org/zap"
 )
 
-// Load implements [Store]. A damaged envelope is quarantined and left out.
+// Load implements [Store]: the messages in the index (Recover built it).
 func (s *FileStore) Load(ctx context.Context) ([]*Envelope, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	entries, err := s.fs.ReadDir(s.sub(dirEnv))
-	if err != nil {
-		return nil, fmt.Errorf("load spool: %w", err)
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	var out []*Envelope
-	for _, de := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		id, ok := strings.CutSuffix(de.Name(), ".json")
-		if !ok || !validID(id) {
-			continue // Recover deals with strangers
-		}
-		e, err := s.readEnvelope(id)
-		if errors.Is(err, ErrDamaged) {
-			s.quarantineLocked(id, err.Error())
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("load spool: %w", err)
-		}
-		out = append(out, e)
+	s.imu.Lock()
+	out := make([]*Envelope, 0, len(s.idx))
+	for _, e := range s.idx {
+		out = append(out, e.env.Clone())
 	}
-	slices.SortFunc(out, func(a, b *Envelope) int { return a.Received.Compare(b.Received) })
+	s.imu.Unlock()
+	slices.SortFunc(out, func(a, b *Envelope) int {
+		if c := a.Received.Compare(b.Received); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 
-// Update implements [Store]: it rewrites the envelope atomically.
-func (s *FileStore) Update(ctx context.Context, id string, rcpts []Recipient) error {
+// lookup returns the index entry of id.
+func (s *FileStore) lookup(id string) (*logEntry, error) {
 	if err := checkID(id); err != nil {
-		return err
+		return nil, err
 	}
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	e := s.idx[id]
+	if e == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return e, nil
+}
+
+// Update implements [Store]: it appends the new recipient state to the log.
+func (s *FileStore) Update(ctx context.Context, id string, rcpts []Recipient) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e, err := s.readEnvelope(id)
+	en, err := s.lookup(id)
 	if err != nil {
 		return fmt.Errorf("update %s: %w", id, err)
 	}
-	if err := sameRecipients(e.Recipients, rcpts); err != nil {
+	if err := sameRecipients(en.env.Recipients, rcpts); err != nil {
 		return fmt.Errorf("update %s: %w", id, err)
 	}
-	e.Recipients = cloneRecipients(rcpts)
-	if err := e.validate(true); err != nil {
+	ne := en.env.Clone()
+	ne.Recipients = cloneRecipients(rcpts)
+	if err := ne.validate(true); err != nil {
 		return fmt.Errorf("update %s: %w", id, err)
 	}
-	data, err := encodeEnvelope(e)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("update %s: %w", id, err)
+	}
+	rec, _, err := encodeRecord(&recHeader{Op: opUpdate, ID: id, Rcpts: ne.Recipients})
 	if err != nil {
 		return err
 	}
-	if _, err := s.writeAtomic(ctx, s.envPath(id), data); err != nil {
+	pos, err := s.commit(rec)
+	if err != nil {
 		return fmt.Errorf("update %s: %w", id, err)
 	}
+	s.imu.Lock()
+	if s.idx[id] == en {
+		en.state.refs--
+		en.state = pos.seg
+		pos.seg.refs++
+		en.env = ne
+	}
+	s.imu.Unlock()
 	return nil
 }
 
@@ -84,29 +97,47 @@ func sameRecipients(old, upd []Recipient) error {
 	return nil
 }
 
-// Remove implements [Store]. The envelope goes first (the commit point);
-// bodies left by a crash after that are orphans that Recover deletes.
+// Remove implements [Store]. The removal record is the commit point;
+// body files left by a crash after it are orphans that Recover deletes.
 func (s *FileStore) Remove(ctx context.Context, id string) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if err := s.fs.Remove(s.envPath(id)); err != nil {
-		if notExist(err) {
-			return fmt.Errorf("remove %s: %w", id, ErrNotFound)
-		}
+	if err := s.remove(id, opRemove, ""); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
-	if err := s.fs.SyncDir(s.sub(dirEnv)); err != nil {
-		return fmt.Errorf("remove %s: fsync: %w", id, err)
+	s.maintain()
+	return nil
+}
+
+// remove appends a removal (or quarantine) record for id, drops it from
+// the index and deletes its body files.
+func (s *FileStore) remove(id, op, reason string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	en, err := s.lookup(id)
+	if err != nil {
+		return err
 	}
-	for n := 0; ; n++ {
-		if err := s.fs.Remove(s.bodyPath(id, n)); err != nil {
-			if !notExist(err) {
-				s.log.Warn("remove body", zap.String("id", id), zap.Int("body", n), zap.Error(err))
+	return s.removeEntry(en, op, reason)
+}
+
+func (s *FileStore) removeEntry(en *logEntry, op, reason string) error {
+	id := en.env.ID
+	rec, _, err := encodeRecord(&recHeader{Op: op, ID: id, Reason: reason})
+	if err != nil {
+		return err
+	}
+	if _, err := s.commit(rec); err != nil {
+		return err
+	}
+	s.imu.Lock()
+	if s.idx[id] == en {
+		s.dropLocked(en)
+	}
+	s.imu.Unlock()
+	if op == opRemove {
+		for n, off := range en.inline {
+			if off < 0 {
+				s.removeQuietly(s.bodyPath(id, n))
 			}
-			break
 		}
 	}
 	return nil
@@ -114,12 +145,57 @@ func (s *FileStore) Remove(ctx context.Context, id string) error {
 
 // Quarantine implements [Store].
 func (s *FileStore) Quarantine(ctx context.Context, id, reason string) error {
-	if err := checkID(id); err != nil {
+	s.mu.RLock()
+	err := s.quarantineLocked(id, reason)
+	s.mu.RUnlock()
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.quarantineLocked(id, reason)
+	s.maintain()
+	return nil
+}
+
+// maintain deletes the oldest segments once nothing live refers to them,
+// and, when more than two segments are kept, moves the few live messages
+// of the oldest into the active one so that it can go (compaction).
+func (s *FileStore) maintain() {
+	if s.reclaim() <= 2 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.compactOldest(); err != nil {
+		s.log.Warn("log compaction failed", zap.Error(err))
+		return
+	}
+	s.reclaim()
+}
+
+// reclaim deletes leading segments that nothing live refers to and
+// returns how many segments remain. Segments go oldest first, each
+// deletion made durable before the next: a removal record must outlive
+// every put record it cancels, or a crash could bring a message back.
+func (s *FileStore) reclaim() int {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	for len(s.w.segs) > 0 {
+		seg := s.w.segs[0]
+		if (s.w.f != nil && seg == s.w.seg) || seg.refs > 0 {
+			break
+		}
+		if err := s.fs.Remove(seg.path); err != nil && !notExist(err) {
+			s.log.Warn("remove log segment", zap.String("segment", segName(seg.seq)), zap.Error(err))
+			break
+		}
+		if err := s.fs.SyncDir(s.sub(dirLog)); err != nil {
+			s.log.Warn("fsync log dir", zap.Error(err))
+			break
+		}
+		s.w.segs = s.w.segs[1:]
+	}
+	return len(s.w.segs)
 }
 
 func sortDamaged(d []Damaged) {

@@ -4,172 +4,297 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 
 	"go.uber.org/zap"
 )
 
-// Recover checks the whole spool after a start or crash. It empties tmp/,
-// quarantines every entry whose envelope does not parse or whose bodies are
-// missing, short or do not match their SHA-256, and deletes body files that
-// have no envelope (a Put that crashed before its commit point, never
-// acknowledged). It returns the entries it quarantined; each is also logged
-// at error level. Recover waits for operations in progress.
+// Recover checks the whole spool after a start or crash and builds the
+// index. It empties tmp/; replays the log segments in order (a torn record
+// at a segment's end, a write a crash cut short, was never acknowledged and
+// is ignored; a damaged region elsewhere is copied to quarantine/ and
+// replay resumes at the next sound record); quarantines every message whose
+// bodies are missing, short or do not match their SHA-256; imports the
+// messages of the file-per-message format (env/, body/) into the log;
+// deletes body files no message claims and segments nothing refers to.
+// It returns what it quarantined; each is also logged at error level.
+// Recover waits for operations in progress.
 func (s *FileStore) Recover(ctx context.Context) ([]Damaged, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.clearTmp(); err != nil {
 		return nil, err
 	}
-	live, damaged, err := s.checkEnvelopes(ctx)
+	legacy, damaged, err := s.checkEnvelopes(ctx)
 	if err != nil {
 		return damaged, err
 	}
-	if err := s.removeOrphans(live); err != nil {
+	d, err := s.replayLog(ctx)
+	damaged = append(damaged, d...)
+	if err != nil {
 		return damaged, err
 	}
+	if err := s.importLegacy(ctx, legacy); err != nil {
+		return damaged, err
+	}
+	err = s.removeOrphans(func(id string, n int) bool {
+		e := s.idx[id]
+		return e != nil && n < len(e.inline) && e.inline[n] < 0
+	})
+	if err != nil {
+		return damaged, err
+	}
+	segs := s.reclaim()
 	sortDamaged(damaged)
-	s.log.Info("spool recovered", zap.Int("messages", len(live)), zap.Int("quarantined", len(damaged)))
+	s.log.Info("spool recovered", zap.Int("messages", len(s.idx)), zap.Int("quarantined", len(damaged)),
+		zap.Int("log_segments", segs), zap.Int("imported", len(legacy)))
 	return damaged, nil
 }
 
-func (s *FileStore) clearTmp() error {
-	entries, err := s.fs.ReadDir(s.sub(dirTmp))
+// replayLog rebuilds the index from the log and quarantines the messages
+// whose bodies do not check out.
+func (s *FileStore) replayLog(ctx context.Context) ([]Damaged, error) {
+	if err := s.w.close(); err != nil {
+		return nil, fmt.Errorf("recover spool: %w", err)
+	}
+	w, err := newWAL(s.sub(dirLog), s.fs)
 	if err != nil {
-		return fmt.Errorf("recover spool: %w", err)
+		return nil, fmt.Errorf("recover spool: %w", err)
 	}
-	for _, de := range entries {
-		s.removeQuietly(filepath.Join(s.sub(dirTmp), de.Name()))
-	}
-	return nil
-}
-
-// checkEnvelopes returns the number of bodies of every sound entry by id,
-// and the entries it quarantined.
-func (s *FileStore) checkEnvelopes(ctx context.Context) (map[string]int, []Damaged, error) {
-	entries, err := s.fs.ReadDir(s.sub(dirEnv))
+	w.segMax = s.w.segMax
+	s.w = w
+	s.idx = make(map[string]*logEntry)
+	seqs, err := listSegments(s.fs, s.sub(dirLog))
 	if err != nil {
-		return nil, nil, fmt.Errorf("recover spool: %w", err)
+		return nil, fmt.Errorf("recover spool: %w", err)
 	}
-	live := make(map[string]int)
 	var damaged []Damaged
-	for _, de := range entries {
+	bad := map[string]string{} // id -> reason, for bodies that do not check out
+	for _, seq := range seqs {
 		if err := ctx.Err(); err != nil {
-			return nil, damaged, err
+			return damaged, err
 		}
-		id, reason, env := s.checkEntry(de.Name())
-		if reason == "" {
-			live[id] = len(env.Bodies)
-			continue
-		}
-		d, err := s.quarantineEntry(de.Name(), id, reason)
+		seg := &segment{seq: seq, path: filepath.Join(s.sub(dirLog), segName(seq))}
+		s.w.segs = append(s.w.segs, seg)
+		data, err := s.readAllFile(seg.path)
 		if err != nil {
-			return nil, damaged, err
+			return damaged, fmt.Errorf("recover spool: %w", err)
 		}
-		d.Envelope = env
-		damaged = append(damaged, d)
-	}
-	return live, damaged, nil
-}
-
-// checkEntry checks env/<name>. reason is empty if the entry is sound;
-// e is its envelope whenever that could be read (a damaged body leaves it
-// readable, so the sender can be told).
-func (s *FileStore) checkEntry(name string) (id, reason string, e *Envelope) {
-	id, ok := strings.CutSuffix(name, ".json")
-	if !ok || !validID(id) {
-		return "", "unexpected file in env/", nil
-	}
-	e, err := s.readEnvelope(id)
-	if err != nil {
-		return id, err.Error(), nil
-	}
-	for n, b := range e.Bodies {
-		if err := s.checkBody(id, n, b); err != nil {
-			return id, err.Error(), e
+		spans := replaySegment(data, func(rec *rawRecord) { s.applyLocked(rec, seg, bad) })
+		for _, sp := range spans {
+			d, err := s.quarantineRegion(seg, data, sp)
+			if err != nil {
+				return damaged, err
+			}
+			damaged = append(damaged, d)
 		}
 	}
-	return id, "", e
+	for id := range s.idx {
+		if e := s.idx[id]; bad[id] == "" {
+			if err := s.checkFileBodies(e); err != nil {
+				bad[id] = err.Error()
+			}
+		}
+	}
+	ids := make([]string, 0, len(bad))
+	for id := range bad {
+		if s.idx[id] != nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if err := s.quarantineEntry(s.idx[id], bad[id]); err != nil {
+			return damaged, err
+		}
+		damaged = append(damaged, Damaged{ID: id, Reason: bad[id]})
+	}
+	return damaged, nil
 }
 
-func (s *FileStore) quarantineEntry(name, id, reason string) (Damaged, error) {
-	if id == "" {
-		key := "env-" + name
-		err := s.quarantineFiles(key, []string{filepath.Join(s.sub(dirEnv), name)}, reason)
-		return Damaged{ID: key, Reason: reason}, err
-	}
-	return Damaged{ID: id, Reason: reason}, s.quarantineLocked(id, reason)
-}
-
-// checkBody verifies body n of id against its recorded size and SHA-256.
-func (s *FileStore) checkBody(id string, n int, b Body) error {
-	f, err := s.fs.Open(s.bodyPath(id, n))
-	if notExist(err) {
-		return fmt.Errorf("%w: body %d missing", ErrDamaged, n)
-	}
+func (s *FileStore) readAllFile(path string) ([]byte, error) {
+	f, err := s.fs.Open(path)
 	if err != nil {
-		return fmt.Errorf("%w: body %d: %w", ErrDamaged, n, err)
+		return nil, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: body %d: %w", ErrDamaged, n, err)
-	case size != b.Size:
-		return fmt.Errorf("%w: body %d is %d bytes, want %d", ErrDamaged, n, size, b.Size)
-	case hex.EncodeToString(h.Sum(nil)) != b.SHA256:
-		return fmt.Errorf("%w: body %d sha256 mismatch", ErrDamaged, n)
+	return io.ReadAll(f)
+}
+
+// damageSpan is a region of a segment that holds no sound record.
+type damageSpan struct {
+	from, to int64
+	id       string // the message the damaged record names, if readable
+	err      error
+}
+
+// replaySegment calls apply for every sound record of a segment's bytes in
+// order and returns the damaged regions. An incomplete record or zeros at
+// the end are a torn write: ignored.
+func replaySegment(data []byte, apply func(*rawRecord)) []damageSpan {
+	var spans []damageSpan
+	off := int64(0)
+	for {
+		rec, err := parseRecord(data, off)
+		switch {
+		case err == io.EOF, errors.Is(err, errTorn):
+			return spans
+		case err != nil:
+			sp := damageSpan{from: off, to: int64(len(data)), err: err}
+			if rec != nil {
+				sp.id = rec.hdr.ID
+			}
+			next := resync(data, off)
+			if next > 0 {
+				sp.to = next
+			}
+			spans = append(spans, sp)
+			if next < 0 {
+				return spans
+			}
+			off = next
+		default:
+			apply(rec)
+			off += rec.size
+		}
+	}
+}
+
+// applyLocked replays one record into the index. Updates and removals of
+// messages the index does not hold (moved by compaction, or removed in a
+// segment already deleted) are ignored.
+func (s *FileStore) applyLocked(rec *rawRecord, seg *segment, bad map[string]string) {
+	h := &rec.hdr
+	en := s.idx[h.ID]
+	switch h.Op {
+	case opPut:
+		s.addLocked(&logEntry{env: h.Env, inline: rec.inlineOffsets()}, seg)
+		delete(bad, h.ID)
+		for n, in := range h.Inline {
+			if !in {
+				continue
+			}
+			if sum := sha256.Sum256(rec.inlineBody(n)); hex.EncodeToString(sum[:]) != h.Env.Bodies[n].SHA256 {
+				bad[h.ID] = fmt.Sprintf("%v: body %d sha256 mismatch", ErrDamaged, n)
+			}
+		}
+	case opUpdate:
+		if en == nil {
+			return
+		}
+		ne := en.env.Clone()
+		ne.Recipients = h.Rcpts
+		if err := sameRecipients(en.env.Recipients, h.Rcpts); err != nil || ne.validate(true) != nil {
+			s.log.Warn("log: update record does not fit its message", zap.String("id", h.ID))
+			return
+		}
+		en.state.refs--
+		en.state = seg
+		seg.refs++
+		en.env = ne
+	case opRemove, opQuarantine:
+		if en != nil {
+			s.dropLocked(en)
+		}
+	}
+}
+
+// checkFileBodies verifies the bodies of e kept in body/.
+func (s *FileStore) checkFileBodies(e *logEntry) error {
+	for n, off := range e.inline {
+		if off < 0 {
+			if err := s.checkBody(e.env.ID, n, e.env.Bodies[n]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// removeOrphans deletes body/<id>.<n> files that no sound envelope claims.
-// Files whose names are not ours are left alone and logged.
-func (s *FileStore) removeOrphans(live map[string]int) error {
-	entries, err := s.fs.ReadDir(s.sub(dirBody))
-	if err != nil {
-		return fmt.Errorf("recover spool: %w", err)
+// quarantineRegion copies a damaged region of a segment to
+// quarantine/log-<segment>-<offset>/ with the reason. The segment itself
+// stays until nothing live refers to it.
+func (s *FileStore) quarantineRegion(seg *segment, data []byte, sp damageSpan) (Damaged, error) {
+	key := fmt.Sprintf("log-%016x-%d", seg.seq, sp.from)
+	reason := sp.err.Error()
+	if sp.id != "" {
+		reason = fmt.Sprintf("message %s: %s", sp.id, reason)
 	}
-	removed := 0
-	for _, de := range entries {
-		id, n, ok := parseBodyName(de.Name())
-		if !ok {
-			s.log.Warn("unexpected file in spool", zap.String("file", de.Name()))
+	qdir := filepath.Join(s.sub(dirQuarantine), key)
+	if err := s.fs.MkdirAll(qdir); err != nil {
+		return Damaged{}, fmt.Errorf("quarantine %s: %w", key, err)
+	}
+	for name, b := range map[string][]byte{"reason.txt": []byte(reason + "\n"), "records": data[sp.from:sp.to]} {
+		if _, err := s.writeAtomic(context.Background(), filepath.Join(qdir, name), b); err != nil {
+			return Damaged{}, fmt.Errorf("quarantine %s: %w", key, err)
+		}
+	}
+	if err := s.fs.SyncDir(s.sub(dirQuarantine)); err != nil {
+		return Damaged{}, fmt.Errorf("quarantine %s: %w", key, err)
+	}
+	s.log.Error("damaged log region quarantined", zap.String("id", key), zap.String("reason", reason),
+		zap.String("path", qdir))
+	return Damaged{ID: key, Reason: reason}, nil
+}
+
+// importLegacy moves the sound messages of the file-per-message format
+// into the log: a put record per message whose bodies stay in body/ (same
+// names), all sharing one fsync, then env/<id>.json is deleted. A crash in
+// between leaves both; the next Recover sees the id in the log and only
+// deletes the envelope file.
+func (s *FileStore) importLegacy(ctx context.Context, legacy map[string]int) error {
+	if len(legacy) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(legacy))
+	for id := range legacy {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	type imported struct {
+		e   *Envelope
+		pos recPos
+	}
+	var done []imported
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.idx[id] != nil {
 			continue
 		}
-		if nb, live := live[id]; live && n < nb {
-			continue
+		e, err := s.readEnvelope(id)
+		if err != nil {
+			return fmt.Errorf("import %s: %w", id, err)
 		}
-		s.removeQuietly(filepath.Join(s.sub(dirBody), de.Name()))
-		removed++
+		rec, _, err := encodeRecord(&recHeader{Op: opPut, ID: id, Env: e, Inline: make([]bool, len(e.Bodies))})
+		if err != nil {
+			return fmt.Errorf("import %s: %w", id, err)
+		}
+		pos, err := s.w.append(rec)
+		if err != nil {
+			return fmt.Errorf("import %s: %w", id, err)
+		}
+		done = append(done, imported{e, pos})
 	}
-	if removed > 0 {
-		s.log.Info("removed orphan bodies", zap.Int("files", removed))
-		return s.syncDir(dirBody)
+	if len(done) > 0 {
+		if err := s.w.wait(done[len(done)-1].pos); err != nil {
+			return fmt.Errorf("import spool: %w", err)
+		}
 	}
-	return nil
-}
-
-func (s *FileStore) syncDir(sub string) error {
-	if err := s.fs.SyncDir(s.sub(sub)); err != nil {
-		return fmt.Errorf("fsync %s: %w", sub, err)
+	for _, im := range done {
+		inline := make([]int64, len(im.e.Bodies))
+		for i := range inline {
+			inline[i] = -1
+		}
+		s.addLocked(&logEntry{env: im.e, inline: inline}, im.pos.seg)
 	}
-	return nil
-}
-
-func parseBodyName(name string) (id string, n int, ok bool) {
-	id, num, ok := strings.Cut(name, ".")
-	if !ok || !validID(id) {
-		return "", 0, false
+	for _, id := range ids {
+		s.removeQuietly(s.envPath(id))
 	}
-	n, err := strconv.Atoi(num)
-	if err != nil || n < 0 || strconv.Itoa(n) != num {
-		return "", 0, false
-	}
-	return id, n, true
+	return s.syncDir(dirEnv)
 }

@@ -257,7 +257,7 @@ func TestDamagedBodyQuarantinedAtDelivery(t *testing.T) {
 	})
 	e := testEnvelope("bob@example.net")
 	mustPut(t, h.store, e, plainMessage)
-	writeFile(t, h.dir+"/body/"+e.ID+".0", strings.ToUpper(plainMessage))
+	damageBody(t, h.store, e.ID, 0)
 	h.run()
 	h.waitEmpty()
 	eventually(t, "quarantine", func() bool { return contains(listDir(t, h.dir, dirQuarantine), e.ID) })
