@@ -134,6 +134,27 @@ func damageBody(t *testing.T, s *FileStore, id string, n int) {
 	}
 }
 
+// damageHeader changes the last byte of the header of message id's put
+// record (the closing brace of its JSON) behind the store's back, so the
+// envelope can no longer be read. The message must have an inline body.
+func damageHeader(t *testing.T, s *FileStore, id string) {
+	t.Helper()
+	s.imu.Lock()
+	e := s.idx[id]
+	s.imu.Unlock()
+	if e == nil || e.inline[0] < 0 {
+		t.Fatalf("damageHeader: no message %s with an inline body", id)
+	}
+	f, err := os.OpenFile(e.put.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{'X'}, e.inline[0]-1); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // putLegacy writes a message in the file-per-message format of earlier
 // releases (env/<id>.json, body/<id>.<n>), as such a spool holds it.
 func putLegacy(t *testing.T, dir string, e *Envelope, bodies ...string) {

@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,17 +117,36 @@ func parseRecord(data []byte, off int64) (*rawRecord, error) {
 	}
 	payload := rest[12:total]
 	if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(rest[8:]) {
-		// Name the message for the operator if the header still parses.
-		var h recHeader
-		_ = json.Unmarshal(payload[4:4+hlen], &h)
-		return &rawRecord{off: off, size: total, hdr: recHeader{ID: h.ID}},
-			fmt.Errorf("%w: log record at %d: checksum mismatch", ErrDamaged, off)
+		// Keep what still parses: it names the message for the operator,
+		// and replay decides whether the envelope can be trusted.
+		rec := &rawRecord{off: off, size: total, bodyOff: off + recHeadLen + hlen, inline: payload[4+hlen:]}
+		_ = json.Unmarshal(payload[4:4+hlen], &rec.hdr)
+		return rec, fmt.Errorf("%w: log record at %d: checksum mismatch", ErrDamaged, off)
 	}
 	rec := &rawRecord{off: off, size: total, bodyOff: off + recHeadLen + hlen, inline: payload[4+hlen:]}
 	if err := json.Unmarshal(payload[4:4+hlen], &rec.hdr); err != nil {
 		return nil, fmt.Errorf("%w: log record at %d: %w", ErrDamaged, off, err)
 	}
 	return rec, rec.check(int64(len(rec.inline)))
+}
+
+// frameEnd returns where the damaged record at off ends if its head still
+// frames it: magic and a length that ends at the end of data or at
+// another record's magic. It returns -1 otherwise.
+func frameEnd(data []byte, off int64) int64 {
+	rest := data[off:]
+	if len(rest) < recHeadLen || string(rest[:4]) != recMagic {
+		return -1
+	}
+	size := int64(binary.BigEndian.Uint32(rest[4:]))
+	end := off + recHeadLen - 4 + size
+	if size < 4 || size > maxRecord || end > int64(len(data)) {
+		return -1
+	}
+	if end == int64(len(data)) || bytes.HasPrefix(data[end:], []byte(recMagic)) {
+		return end
+	}
+	return -1
 }
 
 // resync finds the next valid record after a damaged one at off, for
@@ -188,6 +209,27 @@ func (r *rawRecord) check(inlineBytes int64) error {
 		return fmt.Errorf("%w: log record at %d: unknown op %q", ErrDamaged, r.off, trunc(h.Op))
 	}
 	return nil
+}
+
+// damagedBody reports, for a put record whose checksum failed, which
+// inline body explains it: the header parses and checks out and that
+// body no longer matches its SHA-256, so the envelope can be trusted (the
+// damage is in the body). It returns -1 otherwise.
+func (r *rawRecord) damagedBody() int {
+	if r.hdr.Op != opPut || r.check(int64(len(r.inline))) != nil {
+		return -1
+	}
+	for n, in := range r.hdr.Inline {
+		if in && sha256Hex(r.inlineBody(n)) != r.hdr.Env.Bodies[n].SHA256 {
+			return n
+		}
+	}
+	return -1
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // inlineOffsets returns, per body of a put record, where it starts in the

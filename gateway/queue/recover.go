@@ -2,8 +2,6 @@ package queue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +72,7 @@ func (s *FileStore) replayLog(ctx context.Context) ([]Damaged, error) {
 	}
 	var damaged []Damaged
 	bad := map[string]string{} // id -> reason, for bodies that do not check out
+	lost := lostPuts{}
 	for _, seq := range seqs {
 		if err := ctx.Err(); err != nil {
 			return damaged, err
@@ -84,8 +83,25 @@ func (s *FileStore) replayLog(ctx context.Context) ([]Damaged, error) {
 		if err != nil {
 			return damaged, fmt.Errorf("recover spool: %w", err)
 		}
-		spans := replaySegment(data, func(rec *rawRecord) { s.applyLocked(rec, seg, bad) })
-		for _, sp := range spans {
+		var regions []damageSpan
+		replaySegment(data, func(rec *rawRecord) {
+			lost.apply(rec)
+			s.applyLocked(rec, seg, bad)
+		}, func(sp damageSpan) {
+			if n := sp.rec.damagedBody(); n >= 0 {
+				// The envelope checks out and body n explains the damage:
+				// the message is known, so its sender can be told.
+				env := sp.rec.hdr.Env
+				lost[env.ID] = &lostPut{env: env, region: data[sp.from:sp.to],
+					reason: fmt.Sprintf("%v: body %d sha256 mismatch (log segment %s at %d)", ErrDamaged, n, segName(seq), sp.from)}
+				if e := s.idx[env.ID]; e != nil {
+					s.dropLocked(e) // an older copy (compaction): the damaged one superseded it
+				}
+				return
+			}
+			regions = append(regions, sp)
+		})
+		for _, sp := range regions {
 			d, err := s.quarantineRegion(seg, data, sp)
 			if err != nil {
 				return damaged, err
@@ -93,8 +109,13 @@ func (s *FileStore) replayLog(ctx context.Context) ([]Damaged, error) {
 			damaged = append(damaged, d)
 		}
 	}
+	d, err := s.quarantineLost(lost)
+	damaged = append(damaged, d...)
+	if err != nil {
+		return damaged, err
+	}
 	for id := range s.idx {
-		if e := s.idx[id]; bad[id] == "" {
+		if e := s.idx[id]; bad[id] == "" && lost[id] == nil {
 			if err := s.checkFileBodies(e); err != nil {
 				bad[id] = err.Error()
 			}
@@ -108,10 +129,74 @@ func (s *FileStore) replayLog(ctx context.Context) ([]Damaged, error) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
+		env := s.idx[id].env
 		if err := s.quarantineEntry(s.idx[id], bad[id]); err != nil {
 			return damaged, err
 		}
-		damaged = append(damaged, Damaged{ID: id, Reason: bad[id]})
+		damaged = append(damaged, Damaged{ID: id, Reason: bad[id], Envelope: env})
+	}
+	return damaged, nil
+}
+
+// lostPut is a message whose put record is damaged in a body while its
+// envelope checks out. Later records still apply to it: updates change
+// its state, a removal means it was finished anyway, a new put (a
+// compaction's copy) supersedes it.
+type lostPut struct {
+	env    *Envelope
+	region []byte
+	reason string
+}
+
+type lostPuts map[string]*lostPut
+
+func (l lostPuts) apply(rec *rawRecord) {
+	h := &rec.hdr
+	p := l[h.ID]
+	if p == nil {
+		return
+	}
+	switch h.Op {
+	case opUpdate:
+		if sameRecipients(p.env.Recipients, h.Rcpts) == nil {
+			p.env = p.env.Clone()
+			p.env.Recipients = h.Rcpts
+		}
+	case opPut, opRemove, opQuarantine:
+		delete(l, h.ID)
+	}
+}
+
+// quarantineLost writes each lost message to quarantine/<id>/: its
+// envelope, the damaged record and the reason.
+func (s *FileStore) quarantineLost(lost lostPuts) ([]Damaged, error) {
+	ids := make([]string, 0, len(lost))
+	for id := range lost {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var damaged []Damaged
+	for _, id := range ids {
+		p := lost[id]
+		env, err := encodeEnvelope(p.env)
+		if err != nil {
+			return damaged, err
+		}
+		qdir := filepath.Join(s.sub(dirQuarantine), id)
+		if err := s.fs.MkdirAll(qdir); err != nil {
+			return damaged, fmt.Errorf("quarantine %s: %w", id, err)
+		}
+		files := map[string][]byte{"reason.txt": []byte(p.reason + "\n"), id + ".json": env, "records": p.region}
+		for name, b := range files {
+			if _, err := s.writeAtomic(context.Background(), filepath.Join(qdir, name), b); err != nil {
+				return damaged, fmt.Errorf("quarantine %s: %w", id, err)
+			}
+		}
+		if err := s.fs.SyncDir(s.sub(dirQuarantine)); err != nil {
+			return damaged, fmt.Errorf("quarantine %s: %w", id, err)
+		}
+		s.log.Error("message quarantined", zap.String("id", id), zap.String("reason", p.reason), zap.String("path", qdir))
+		damaged = append(damaged, Damaged{ID: id, Reason: p.reason, Envelope: p.env})
 	}
 	return damaged, nil
 }
@@ -128,33 +213,37 @@ func (s *FileStore) readAllFile(path string) ([]byte, error) {
 // damageSpan is a region of a segment that holds no sound record.
 type damageSpan struct {
 	from, to int64
-	id       string // the message the damaged record names, if readable
+	id       string     // the message the damaged record names, if readable
+	rec      *rawRecord // what could be parsed of the damaged record
 	err      error
 }
 
 // replaySegment calls apply for every sound record of a segment's bytes in
-// order and returns the damaged regions. An incomplete record or zeros at
-// the end are a torn write: ignored.
-func replaySegment(data []byte, apply func(*rawRecord)) []damageSpan {
-	var spans []damageSpan
+// order, and damaged for every damaged region, where it is met. An
+// incomplete record or zeros at the end are a torn write: ignored.
+func replaySegment(data []byte, apply func(*rawRecord), damaged func(damageSpan)) {
 	off := int64(0)
 	for {
 		rec, err := parseRecord(data, off)
 		switch {
 		case err == io.EOF, errors.Is(err, errTorn):
-			return spans
+			return
 		case err != nil:
-			sp := damageSpan{from: off, to: int64(len(data)), err: err}
-			if rec != nil {
-				sp.id = rec.hdr.ID
+			sp := damageSpan{from: off, to: int64(len(data)), err: err, rec: rec}
+			if rec == nil {
+				sp.rec = &rawRecord{}
 			}
-			next := resync(data, off)
+			sp.id = sp.rec.hdr.ID
+			next := frameEnd(data, off) // the record's own length, if it still frames it
+			if next < 0 {
+				next = resync(data, off)
+			}
 			if next > 0 {
 				sp.to = next
 			}
-			spans = append(spans, sp)
+			damaged(sp)
 			if next < 0 {
-				return spans
+				return
 			}
 			off = next
 		default:
@@ -178,7 +267,7 @@ func (s *FileStore) applyLocked(rec *rawRecord, seg *segment, bad map[string]str
 			if !in {
 				continue
 			}
-			if sum := sha256.Sum256(rec.inlineBody(n)); hex.EncodeToString(sum[:]) != h.Env.Bodies[n].SHA256 {
+			if sha256Hex(rec.inlineBody(n)) != h.Env.Bodies[n].SHA256 {
 				bad[h.ID] = fmt.Sprintf("%v: body %d sha256 mismatch", ErrDamaged, n)
 			}
 		}

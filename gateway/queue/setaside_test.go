@@ -15,10 +15,10 @@ func TestNotifyDamagedAtStartup(t *testing.T) {
 	e := testEnvelope("bob@example.net", "carol@example.net")
 	e.Recipients[1].State = StateDelivered
 	mustPut(t, h.store, e, plainMessage)
-	writeFile(t, h.dir+"/body/"+e.ID+".0", strings.ToUpper(plainMessage))
+	damageBody(t, h.store, e.ID, 0)
 	bad := testEnvelope("dave@example.net")
 	mustPut(t, h.store, bad, plainMessage)
-	writeFile(t, h.dir+"/env/"+bad.ID+".json", "{not json")
+	damageHeader(t, h.store, bad.ID)
 	damaged, err := h.store.Recover(context.Background())
 	if err != nil || len(damaged) != 2 {
 		t.Fatalf("Recover = %v, %v", damaged, err)

@@ -38,10 +38,9 @@ func Snapshot(dir string) ([]*Envelope, []Damaged, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("snapshot %s: %w", dir, err)
 		}
-		spans := replaySegment(data, func(rec *rawRecord) { applySnapshot(live, rec) })
-		for _, sp := range spans {
+		replaySegment(data, func(rec *rawRecord) { applySnapshot(live, rec) }, func(sp damageSpan) {
 			damaged = append(damaged, Damaged{ID: fmt.Sprintf("log-%016x-%d", seq, sp.from), Reason: sp.err.Error()})
-		}
+		})
 	}
 	envs := make([]*Envelope, 0, len(live))
 	for _, e := range live {
