@@ -113,14 +113,16 @@ func (d *dispatcher) dispatch(ctx, workCtx context.Context) {
 		}
 		e := d.idle.pop()
 		d.inflight++
-		go d.work(ctx, workCtx, e.env.ID, e.env.Clone())
+		// The worker mutates its clone; e.env stays as the pass began (the
+		// dispatcher does not touch it until the result comes back).
+		go d.work(ctx, workCtx, e.env.ID, e.env.Clone(), e.env)
 	}
 }
 
 // work processes one message on its own goroutine and always reports back.
-func (d *dispatcher) work(ctx, workCtx context.Context, id string, env *Envelope) {
+// before is the message as the pass began (read only).
+func (d *dispatcher) work(ctx, workCtx context.Context, id string, env, before *Envelope) {
 	res := result{id: id, env: env}
-	before := env.Clone()
 	defer func() {
 		if p := recover(); p != nil {
 			d.q.log.Error("worker panic", zap.String("id", id),
