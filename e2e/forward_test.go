@@ -100,7 +100,10 @@ func swaks(t testing.TB, addr, to string, wantOK bool, args ...string) string {
 	if err != nil {
 		t.Fatalf("swaks is not installed: run `make deps`: %v", err)
 	}
-	all := append([]string{"--server", addr, "--from", "bob@remote.example", "--to", to, "--helo", "client.remote.example"}, args...)
+	// --timeout: swaks waits 30 s by default; RFC 5321 §4.5.3.2.6 gives the
+	// server 10 minutes after the final dot, and a 25 MB mail sealed and
+	// uploaded under -race on a loaded 2-core machine can take longer than 30 s.
+	all := append([]string{"--server", addr, "--from", "bob@remote.example", "--to", to, "--helo", "client.remote.example", "--timeout", "300"}, args...)
 	out, err := exec.Command(path, all...).CombinedOutput()
 	if (err == nil) != wantOK {
 		t.Fatalf("swaks %v: err=%v, want ok=%v\n%s", args, err, wantOK, out)
