@@ -48,6 +48,8 @@ resolver = "%s"
 lookup_timeout = "2s"
 negative_ttl = "1s"
 retry = "300ms"
+rate_per_minute = 60000
+burst = 1000
 %s`, d.Addr, extra)
 }
 
