@@ -63,7 +63,7 @@ func (g *gateway) buildPeer() error {
 		up = uploader
 	}
 	if p.route, err = peer.NewRoute(peer.RouteConfig{Peers: p.discovery, Policy: g.policy,
-		Self: g.cfg.XMPP.ComponentDomain, Key: key, Domains: g.cfg.LocalDomains, Uploader: up,
+		Self: g.cfg.XMPP.ComponentDomain, Key: key, Domains: g.cfg.LocalDomains, Uploader: up, RcptKeys: g.resolver,
 		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Log: g.log, HashAddr: g.hash}); err != nil {
 		return err
 	}
@@ -158,6 +158,7 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) error {
 	}
 	rc, err := peer.NewReceiver(peer.ReceiverConfig{Self: g.cfg.XMPP.ComponentDomain, Key: key,
 		Records: g.peer.records, Trust: g.peer.trust, Keys: g.peer.discovery, Policy: g.policy, Local: fwd,
+		Spool: g.queue, ComponentDomain: g.cfg.XMPP.ComponentDomain,
 		Dedup: dd, Download: dl, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
 		RatePerMinute: rateOrOff(g.cfg.Peers.RatePerMinute), Burst: g.cfg.Peers.Burst})
 	if err != nil {

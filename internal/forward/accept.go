@@ -206,7 +206,7 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 		qenv.Recipients = append(qenv.Recipients, qr)
 	}
 	if len(peers) > 0 {
-		rs, bs, err := f.cfg.Peer.Seal(ctx, env, raw, peers)
+		rs, bs, err := f.cfg.Peer.Seal(ctx, env, raw, inner, peers)
 		if err != nil {
 			return nil, nil, err
 		}

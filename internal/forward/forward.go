@@ -47,11 +47,13 @@ type Threads interface {
 
 // PeerRoute serves recipients outside the local domains that another
 // Passerelle site receives (internal/peer.Route): it decides at RCPT, and
-// seals their copy (one transfer per peer domain) before the spool.
-// Recipients in bodies index the returned bodies.
+// seals their copy (one transfer per peer domain) before the spool. raw is
+// the message with our trace fields; inner is the XEP-0373 payload built
+// for it (subject, text, the mail), for recipients whose own key the peer
+// route found. The returned recipients' Body indexes the returned bodies.
 type PeerRoute interface {
 	Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error)
-	Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error)
+	Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error)
 }
 
 // Config configures a Forward.

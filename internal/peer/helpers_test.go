@@ -237,6 +237,8 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+const testInner = `<subject xmlns='jabber:client'>peer</subject><body xmlns='jabber:client'>hello over XMPP</body>`
+
 const testMail = "From: alice@a.example\r\nTo: bob@b.example\r\nSubject: peer\r\nMessage-ID: <m1@a.example>\r\n\r\nhello over XMPP\r\n"
 
 // submit runs RCPT and Seal at site A, as forward.Accept would.
@@ -252,7 +254,7 @@ func (f *fixture) submit(t *testing.T, from string, rcpts ...string) *queue.Enve
 		}
 		env.Recipients = append(env.Recipients, smtpd.Recipient{Addr: r, Route: route})
 	}
-	qrs, bodies, err := f.route.Seal(ctx, env, []byte(testMail), env.Recipients)
+	qrs, bodies, err := f.route.Seal(ctx, env, []byte(testMail), []byte(testInner), env.Recipients)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func TestLargeMailOverUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &smtpd.Envelope{Session: *info, From: "alice@a.example", Recipients: []smtpd.Recipient{{Addr: "bob@b.example", Route: route}}}
-	qrs, bodies, err := f.route.Seal(ctx, env, []byte(big), env.Recipients)
+	qrs, bodies, err := f.route.Seal(ctx, env, []byte(big), nil, env.Recipients)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +116,11 @@ func TestLargeMailOverUpload(t *testing.T) {
 		t.Fatal("the peer did not store the large mail intact")
 	}
 	f.route.cfg.Uploader = nil
-	if _, _, err := f.route.Seal(ctx, env, []byte(big), env.Recipients); !errors.Is(err, errTooLargePeer) {
+	if _, _, err := f.route.Seal(ctx, env, []byte(big), nil, env.Recipients); !errors.Is(err, errTooLargePeer) {
 		t.Fatalf("without upload: %v, want 552", err)
 	}
 	f.route.cfg.Uploader, up.fail = up, true
-	if _, _, err := f.route.Seal(ctx, env, []byte(big), env.Recipients); !errors.Is(err, errUploadFailed) {
+	if _, _, err := f.route.Seal(ctx, env, []byte(big), nil, env.Recipients); !errors.Is(err, errUploadFailed) {
 		t.Fatalf("upload down: %v, want 451", err)
 	}
 }

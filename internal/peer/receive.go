@@ -1,10 +1,12 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -13,10 +15,13 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"passerelle/bridge/jidesc"
 	"passerelle/bridge/ox"
 	"passerelle/bridge/peermsg"
 	"passerelle/bridge/xmpp"
+	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
+	"passerelle/internal/forward"
 	"passerelle/policy"
 )
 
@@ -27,6 +32,11 @@ import (
 type Local interface {
 	Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error)
 	Accept(ctx context.Context, env *smtpd.Envelope, data []byte) error
+}
+
+// Spooler stores a message durably (queue.Queue).
+type Spooler interface {
+	Put(ctx context.Context, env *queue.Envelope, bodies ...io.Reader) error
 }
 
 // Downloader fetches an external mail's blob (bridge/upload.Uploader).
@@ -43,7 +53,12 @@ type ReceiverConfig struct {
 	Keys     *Discovery // the sending gateway's served key
 	Policy   *policy.Policy
 	Local    Local
-	Dedup    *Dedup
+	// Spool stores the end-to-end copies (<sealed/>) as they are, for the
+	// forward path's XMPP target (queue.Queue); nil refuses them.
+	Spool Spooler
+	// ComponentDomain is where the sender's puppet JID lives.
+	ComponentDomain string
+	Dedup           *Dedup
 	Download Downloader // nil: external mail is refused
 	Hostname string
 	Limits   peermsg.Limits
@@ -254,37 +269,43 @@ func errClass(err error) string {
 // one fails the whole transfer), then the accepted ones are spooled in
 // one Accept, which returns after fsync.
 func (r *Receiver) store(ctx context.Context, from jid.JID, env *peermsg.Envelope, log *zap.Logger) (*peermsg.Ack, error) {
-	if len(env.Sealed) > 0 {
-		return nil, refusal(stanza.Cancel, stanza.FeatureNotImplemented, "5.6.0", "end-to-end <sealed/> copies are not supported by this gateway yet")
+	sealed := map[string][]byte{}
+	for _, s := range env.Sealed {
+		sealed[strings.ToLower(s.Rcpt)] = s.Data
 	}
-	raw, err := r.message(ctx, env, log)
-	if err != nil {
-		return nil, err
+	if len(sealed) > 0 && r.cfg.Spool == nil {
+		return nil, refusal(stanza.Cancel, stanza.FeatureNotImplemented, "5.6.0", "end-to-end <sealed/> copies are not accepted here")
 	}
 	info := &smtpd.Info{ID: "peer-" + env.ID, Remote: from.String(), Mode: smtpd.ModeMX, Helo: from.String()}
 	senv := &smtpd.Envelope{Session: *info, From: env.MailFrom, Params: smtpd.MailParams{EnvID: env.EnvID},
 		Time: r.cfg.Now(), Received: r.received(from, env.ID)}
 	ack := &peermsg.Ack{ID: env.ID}
+	var e2e []peermsg.Rcpt
 	for _, rc := range env.Rcpts {
-		if !r.cfg.Policy.IsLocal(rc.Addr) {
-			ack.Results = append(ack.Results, peermsg.RcptResult{Addr: rc.Addr, Status: "5.1.2", Text: "not a domain of this gateway"})
-			continue
-		}
-		route, err := r.cfg.Local.Rcpt(ctx, info, env.MailFrom, rc.Addr)
+		res, route, err := r.admit(ctx, info, env.MailFrom, rc, sealed, log)
 		if err != nil {
-			se := smtpd.SMTPError(err)
-			if se.Code < 500 {
-				log.Info("transfer refused for now: a recipient is temporarily unavailable", zap.String("rcpt", r.cfg.HashAddr(rc.Addr)), zap.Int("code", se.Code))
-				return nil, refusal(stanza.Wait, stanza.ResourceConstraint, enhanced(se.EnhancedCode), se.Message)
-			}
-			ack.Results = append(ack.Results, peermsg.RcptResult{Addr: rc.Addr, Status: enhanced(se.EnhancedCode), Text: se.Message})
-			continue
+			return nil, err
 		}
-		senv.Recipients = append(senv.Recipients, smtpd.Recipient{Addr: rc.Addr, Route: route, Notify: rc.Notify, ORcpt: stripRFC822(rc.ORCPT)})
-		ack.Results = append(ack.Results, peermsg.RcptResult{Addr: rc.Addr, Status: peermsg.StatusOK})
+		ack.Results = append(ack.Results, res)
+		switch {
+		case res.Permanent():
+		case sealed[strings.ToLower(rc.Addr)] != nil:
+			e2e = append(e2e, rc)
+		default:
+			senv.Recipients = append(senv.Recipients, smtpd.Recipient{Addr: rc.Addr, Route: route, Notify: rc.Notify, ORcpt: stripRFC822(rc.ORCPT)})
+		}
+	}
+	if len(e2e) > 0 {
+		if err := r.spoolSealed(ctx, env, e2e, sealed, log); err != nil {
+			return nil, err
+		}
 	}
 	if len(senv.Recipients) == 0 {
-		return ack, nil // every recipient refused: nothing to store
+		return ack, nil
+	}
+	raw, err := r.message(ctx, env, log)
+	if err != nil {
+		return nil, err
 	}
 	if err := r.cfg.Local.Accept(ctx, senv, raw); err != nil {
 		se := smtpd.SMTPError(err)
@@ -295,6 +316,63 @@ func (r *Receiver) store(ctx context.Context, from jid.JID, env *peermsg.Envelop
 		return nil, refusal(stanza.Cancel, stanza.NotAcceptable, enhanced(se.EnhancedCode), se.Message)
 	}
 	return ack, nil
+}
+
+// admit resolves one recipient as at RCPT: a permanent refusal is its
+// result; a temporary one fails the whole transfer (nothing is stored). A
+// recipient with a sealed copy must read mail over XMPP at the JID the
+// copy is addressed to (its address: the default directory).
+func (r *Receiver) admit(ctx context.Context, info *smtpd.Info, from string, rc peermsg.Rcpt, sealed map[string][]byte, log *zap.Logger) (peermsg.RcptResult, any, error) {
+	ok := peermsg.RcptResult{Addr: rc.Addr, Status: peermsg.StatusOK}
+	if !r.cfg.Policy.IsLocal(rc.Addr) {
+		return peermsg.RcptResult{Addr: rc.Addr, Status: "5.1.2", Text: "not a domain of this gateway"}, nil, nil
+	}
+	route, err := r.cfg.Local.Rcpt(ctx, info, from, rc.Addr)
+	if err != nil {
+		se := smtpd.SMTPError(err)
+		if se.Code < 500 {
+			log.Info("transfer refused for now: a recipient is temporarily unavailable", zap.String("rcpt", r.cfg.HashAddr(rc.Addr)), zap.Int("code", se.Code))
+			return ok, nil, refusal(stanza.Wait, stanza.ResourceConstraint, enhanced(se.EnhancedCode), se.Message)
+		}
+		return peermsg.RcptResult{Addr: rc.Addr, Status: enhanced(se.EnhancedCode), Text: se.Message}, nil, nil
+	}
+	if sealed[strings.ToLower(rc.Addr)] != nil {
+		d := r.cfg.Policy.Decide(rc.Addr)
+		if d.Route != policy.RouteXMPP || !strings.EqualFold(r.cfg.Policy.JID(rc.Addr), rc.Addr) {
+			return peermsg.RcptResult{Addr: rc.Addr, Status: "5.6.0",
+				Text: "the end-to-end copy cannot be delivered: this recipient does not read mail at the XMPP address it was sealed to"}, nil, nil
+		}
+	}
+	return ok, route, nil
+}
+
+// spoolSealed stores the end-to-end copies as they came, for the forward
+// path's XMPP target: the recipient's client opens them, we cannot.
+func (r *Receiver) spoolSealed(ctx context.Context, env *peermsg.Envelope, rcpts []peermsg.Rcpt, sealed map[string][]byte, log *zap.Logger) error {
+	sender := env.MailFrom
+	if sender == "" {
+		sender = "mailer-daemon@" + env.SenderDomain
+	}
+	puppet, err := jidesc.PuppetJID(sender, r.cfg.ComponentDomain)
+	if err != nil {
+		return refusal(stanza.Modify, stanza.BadRequest, "5.1.7", "sender cannot be shown as an XMPP address")
+	}
+	qenv := &queue.Envelope{From: env.MailFrom, EnvID: env.EnvID}
+	var bodies []io.Reader
+	for _, rc := range rcpts {
+		qenv.Recipients = append(qenv.Recipients, queue.Recipient{Addr: rc.Addr, Route: forward.RouteXMPP,
+			Body: len(bodies), Notify: rc.Notify, ORCPT: rc.ORCPT, Params: map[string]string{
+				forward.ParamJID: r.cfg.Policy.JID(rc.Addr), forward.ParamFrom: puppet.String(),
+				forward.ParamOriginID: queue.NewID(), forward.ParamEnc: "ox"}})
+		bodies = append(bodies, bytes.NewReader(sealed[strings.ToLower(rc.Addr)]))
+		qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyOpaque})
+	}
+	if err := r.cfg.Spool.Put(ctx, qenv, bodies...); err != nil {
+		log.Error("spool of end-to-end copies failed", zap.Error(err))
+		return refusal(stanza.Wait, stanza.ResourceConstraint, "4.3.0", "spool unavailable")
+	}
+	log.Info("end-to-end copies stored", zap.String("id", qenv.ID), zap.Int("rcpts", len(rcpts)))
+	return nil
 }
 
 // message returns the RFC 5322 message: inline, or downloaded and checked.

@@ -12,6 +12,8 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
 
+	"passerelle/bridge/keys"
+	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
 	"passerelle/bridge/peermsg"
 	"passerelle/gateway/queue"
@@ -27,6 +29,11 @@ const (
 	ParamID     = "peer-id"     // the transfer id, fixed across retries
 	ParamFpr    = "peer-fpr"    // the domain key the transfer is encrypted to
 )
+
+// KeyResolver finds a recipient's published key (*keys.Resolver).
+type KeyResolver interface {
+	Resolve(ctx context.Context, addr string) (keys.Result, error)
+}
 
 // Resolver finds the verified gateway of a domain (*Discovery).
 type Resolver interface {
@@ -47,6 +54,10 @@ type RouteConfig struct {
 	Key      *openpgp.Entity // our domain key, with its secret
 	Domains  []string        // our mail domains; the first is the sender domain of DSNs
 	Uploader Uploader        // large mail; nil refuses mail over the stanza limit
+	// RcptKeys, if set, finds a recipient's own published key (XEP-0373 PEP
+	// over federation, the keyring): such recipients get the end-to-end
+	// <sealed/> copy the peer gateway cannot read.
+	RcptKeys KeyResolver
 	// MaxStanza is the largest stanza the servers carry (Prosody: 512 KiB
 	// on s2s links).
 	MaxStanza int
@@ -85,6 +96,7 @@ func NewRoute(cfg RouteConfig) (*Route, error) {
 // decision travels with a peer recipient from Rcpt to Seal.
 type decision struct {
 	peer *Peer
+	key  *openpgp.Entity // the recipient's own key, if found: end to end
 }
 
 // Replies at RCPT.
@@ -120,8 +132,10 @@ func (r *Route) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, 
 	p, err := r.cfg.Peers.Resolve(ctx, peermsg.Domain(to))
 	switch {
 	case err == nil:
-		r.log.Debug("peer recipient", zap.String("rcpt", r.cfg.HashAddr(to)), zap.Stringer("peer", p.JID))
-		return &decision{peer: p}, nil
+		d := &decision{peer: p, key: r.rcptKey(ctx, to)}
+		r.log.Debug("peer recipient", zap.String("rcpt", r.cfg.HashAddr(to)), zap.Stringer("peer", p.JID),
+			zap.Bool("end_to_end", d.key != nil))
+		return d, nil
 	case errors.Is(err, ErrNoPeer) && explicit:
 		r.log.Info("refused: peer domain without record", zap.String("rcpt", r.cfg.HashAddr(to)), zap.Error(err))
 		return nil, errNoRecord
@@ -138,11 +152,27 @@ func (r *Route) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, 
 	return nil, errPeerTemporary
 }
 
+// rcptKey is the recipient's own key, or nil: the transfer is then
+// readable by the peer gateway only (any lookup failure falls back to it).
+func (r *Route) rcptKey(ctx context.Context, addr string) *openpgp.Entity {
+	if r.cfg.RcptKeys == nil {
+		return nil
+	}
+	res, err := r.cfg.RcptKeys.Resolve(ctx, addr)
+	if err != nil {
+		if !errors.Is(err, keys.ErrNoKey) {
+			r.log.Info("recipient key lookup failed: sealing to the peer gateway only", zap.String("rcpt", r.cfg.HashAddr(addr)), zap.Error(err))
+		}
+		return nil
+	}
+	return res.Key
+}
+
 // Seal builds one transfer per peer domain for rcpts (whose routes came
 // from Rcpt): the envelope and the whole message raw, signed by our domain
 // key and encrypted to the peer's, so the spool holds only what the peer
 // can read. It returns the queue recipients (Body indexes bodies).
-func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
+func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
 	var (
 		out    []queue.Recipient
 		bodies [][]byte
@@ -165,7 +195,7 @@ func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts
 	for _, dom := range order {
 		p := peers[dom]
 		id := queue.NewID()
-		ct, err := r.sealOne(ctx, env, raw, p, id, groups[dom])
+		ct, err := r.sealOne(ctx, env, raw, inner, p, id, groups[dom])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -179,27 +209,61 @@ func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts
 	return out, bodies, nil
 }
 
-func (r *Route) sealOne(ctx context.Context, env *smtpd.Envelope, raw []byte, p *Peer, id string, rcpts []smtpd.Recipient) ([]byte, error) {
-	e := &peermsg.Envelope{ID: id, MailFrom: env.From, EnvID: env.Params.EnvID, SenderDomain: r.cfg.Domains[0],
-		Mail: &payload.Mail{Raw: raw}}
+func (r *Route) sealOne(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, p *Peer, id string, rcpts []smtpd.Recipient) ([]byte, error) {
+	e := &peermsg.Envelope{ID: id, MailFrom: env.From, EnvID: env.Params.EnvID, SenderDomain: r.cfg.Domains[0]}
 	if env.From != "" {
 		e.SenderDomain = peermsg.Domain(env.From)
 	}
 	for _, rc := range rcpts {
 		e.Rcpts = append(e.Rcpts, peermsg.Rcpt{Addr: rc.Addr, ORCPT: orcpt(rc.ORcpt), Notify: rc.Notify})
 	}
-	ct, err := r.seal(p, e)
+	sealed, err := r.endToEnd(rcpts, inner)
 	if err != nil {
 		return nil, err
 	}
-	if (peermsg.Transfer{ID: id, Data: ct}).StanzaSize()+512 <= r.cfg.MaxStanza {
-		return ct, nil
+	if e.Sealed = sealed; len(sealed) < len(rcpts) {
+		e.Mail = &payload.Mail{Raw: raw} // someone needs it in clear at the peer
 	}
+	ct, err := r.seal(p, e)
+	if err != nil || r.fits(id, ct) {
+		return ct, err
+	}
+	if len(e.Sealed) > 0 {
+		// Too large with the end-to-end copies: send what the peer can
+		// read, with the mail over upload (version 0 has no external form
+		// inside a sealed copy).
+		r.log.Info("large mail to the peer: sealed to the peer gateway only", zap.String("transfer", id))
+		e.Sealed = nil
+	}
+	e.Mail = &payload.Mail{}
 	if e.Mail.External, err = r.upload(ctx, raw); err != nil {
 		return nil, err
 	}
-	e.Mail.Raw = nil
 	return r.seal(p, e)
+}
+
+func (r *Route) fits(id string, ct []byte) bool {
+	return (peermsg.Transfer{ID: id, Data: ct}).StanzaSize()+512 <= r.cfg.MaxStanza
+}
+
+// endToEnd seals, for each recipient whose own key was found, the XEP-0373
+// signcrypt the peer would otherwise build: addressed to the recipient,
+// signed by our domain key, encrypted to the recipient's key only.
+func (r *Route) endToEnd(rcpts []smtpd.Recipient, inner []byte) ([]peermsg.Sealed, error) {
+	var out []peermsg.Sealed
+	for _, rc := range rcpts {
+		d := rc.Route.(*decision)
+		if d.key == nil || len(inner) == 0 {
+			continue
+		}
+		ct, err := ox.Seal(ox.SealConfig{To: rc.Addr, Payload: inner, PayloadEncoded: true, Signer: r.cfg.Key,
+			Recipients: []*openpgp.Entity{d.key}, Time: r.cfg.Now()})
+		if err != nil {
+			return nil, fmt.Errorf("peer: seal for %s: %w", r.cfg.HashAddr(rc.Addr), err)
+		}
+		out = append(out, peermsg.Sealed{Rcpt: rc.Addr, Data: ct})
+	}
+	return out, nil
 }
 
 func (r *Route) seal(p *Peer, e *peermsg.Envelope) ([]byte, error) {
