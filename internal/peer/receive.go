@@ -46,22 +46,22 @@ type Downloader interface {
 
 // ReceiverConfig configures a Receiver.
 type ReceiverConfig struct {
-	Self     string          // our component JID
-	Key      *openpgp.Entity // our domain key, with its secret
-	Records  Records
-	Trust    Trust
-	Keys     *Discovery // the sending gateway's served key
-	Policy   *policy.Policy
-	Local    Local
+	Self    string          // our component JID
+	Key     *openpgp.Entity // our domain key, with its secret
+	Records Records
+	Trust   Trust
+	Keys    *Discovery // the sending gateway's served key
+	Policy  *policy.Policy
+	Local   Local
 	// Spool stores the end-to-end copies (<sealed/>) as they are, for the
 	// forward path's XMPP target (queue.Queue); nil refuses them.
 	Spool Spooler
 	// ComponentDomain is where the sender's puppet JID lives.
 	ComponentDomain string
 	Dedup           *Dedup
-	Download Downloader // nil: external mail is refused
-	Hostname string
-	Limits   peermsg.Limits
+	Download        Downloader // nil: external mail is refused
+	Hostname        string
+	Limits          peermsg.Limits
 	// RatePerMinute and Burst bound the transfers one sending gateway may
 	// make (a token bucket); past it, wait/resource-constraint (4.7.1).
 	// 0: 600 a minute, burst 100; <0: no limit.
