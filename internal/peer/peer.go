@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -70,7 +69,3 @@ func Fingerprint(e *openpgp.Entity) string {
 }
 
 func sameFingerprint(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
-
-func temporary(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrTemporary, fmt.Sprintf(format, a...))
-}
