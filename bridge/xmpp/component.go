@@ -116,6 +116,9 @@ func (c *Component) runOnce(ctx context.Context) (err error) {
 	c.setLink(l)
 	defer c.clearLink(l)
 	c.log.Info("xmpp link up", zap.String("addr", c.cfg.Addr), zap.Stringer("domain", c.domain))
+	if c.cfg.OnUp != nil {
+		go c.onUp(l.ctx)
+	}
 	stop := context.AfterFunc(ctx, l.close)
 	defer stop()
 	return l.serve(c)
@@ -129,6 +132,14 @@ func (c *Component) connect(ctx context.Context) (*link, error) {
 		return nil, fmt.Errorf("dial %s: %w", c.cfg.Addr, err)
 	}
 	conn = newTraceConn(conn, c.log)
+	if c.cfg.Client != nil {
+		sess, err := c.clientSession(hsCtx, conn)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return newLink(sess, conn), nil
+	}
 	sess, err := component.NewSession(hsCtx, c.domain, []byte(c.cfg.Secret), conn)
 	if err != nil {
 		conn.Close()
@@ -174,4 +185,13 @@ func (c *Component) waitLink(ctx context.Context) (*link, error) {
 			return nil, tempErr(ErrNotConnected, ctx.Err())
 		}
 	}
+}
+
+func (c *Component) onUp(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic in OnUp", zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
+	c.cfg.OnUp(ctx)
 }

@@ -2,7 +2,9 @@ package xmpp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -30,9 +32,29 @@ type Config struct {
 	// Dial opens the transport; nil dials TCP to Addr. Tests use it to run
 	// over net.Pipe.
 	Dial func(ctx context.Context) (net.Conn, error)
+
+	// Client, if set, makes the link an XMPP client session (c2s, RFC 6120:
+	// STARTTLS required, SASL SCRAM, the resource of Client.JID bound)
+	// instead of a component; Domain and Secret are then unused. Relay
+	// mode's small site uses it: it needs only outbound port 5222.
+	Client *ClientLogin
+
+	// OnUp, if set, runs on its own goroutine each time a link comes up;
+	// its ctx ends when that link does.
+	OnUp func(ctx context.Context)
+}
+
+// ClientLogin is an account on the XMPP server.
+type ClientLogin struct {
+	JID      string      // full JID: user@server/resource
+	Password string      // SASL SCRAM password
+	TLS      *tls.Config // for STARTTLS; nil: system roots, ServerName the JID's domain
 }
 
 func (c Config) withDefaults() (Config, jid.JID, error) {
+	if c.Client != nil {
+		return c.clientDefaults()
+	}
 	if c.Domain == "" || c.Secret == "" || (c.Addr == "" && c.Dial == nil) {
 		return c, jid.JID{}, errors.New("xmpp: Config needs Addr, Domain and Secret")
 	}
@@ -40,6 +62,12 @@ func (c Config) withDefaults() (Config, jid.JID, error) {
 	if err != nil {
 		return c, jid.JID{}, err
 	}
+	c.common()
+	return c, domain.Domain(), nil
+}
+
+// common fills the defaults both kinds of link share.
+func (c *Config) common() {
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
@@ -61,7 +89,18 @@ func (c Config) withDefaults() (Config, jid.JID, error) {
 			return d.DialContext(ctx, "tcp", addr)
 		}
 	}
-	return c, domain.Domain(), nil
+}
+
+func (c Config) clientDefaults() (Config, jid.JID, error) {
+	if c.Client.JID == "" || c.Client.Password == "" || (c.Addr == "" && c.Dial == nil) {
+		return c, jid.JID{}, errors.New("xmpp: client Config needs Addr, Client.JID and Client.Password")
+	}
+	j, err := jid.Parse(c.Client.JID)
+	if err != nil || j.Localpart() == "" || j.Resourcepart() == "" {
+		return c, jid.JID{}, fmt.Errorf("xmpp: client JID %q: want user@server/resource", c.Client.JID)
+	}
+	c.common()
+	return c, j, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

@@ -44,6 +44,8 @@ type Config struct {
 	Inbound InboundConfig `toml:"inbound"`
 	// The peer route's discovery and trust: see config_peers.go.
 	Peers PeersConfig `toml:"peers"`
+	// Relay mode, hub or client: see config_relay.go.
+	Relay RelayConfig `toml:"relay"`
 }
 
 // LogConfig controls logging.
@@ -284,6 +286,7 @@ func defaultConfig() Config {
 			Smarthost: SmarthostConfig{TLS: "starttls"}},
 		Inbound: defaultInbound(),
 		Peers:   defaultPeers(),
+		Relay:   defaultRelay(),
 	}
 }
 
@@ -306,6 +309,7 @@ func loadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c.resolvePaths(filepath.Dir(path))
+	c.relayDefaults()
 	var errs []error
 	for _, k := range md.Undecoded() {
 		errs = append(errs, fmt.Errorf("%s: unknown key", k))
@@ -355,6 +359,7 @@ func (c *Config) resolvePaths(base string) {
 		&c.TLS.CertFile, &c.TLS.KeyFile, &c.Spool.Dir, &c.Keys.Dir, &c.UsersFile,
 		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
 		&c.Peers.Store, &c.Peers.DedupDir,
+		&c.Relay.DedupDir, &c.Relay.KeyDir, &c.Relay.TLSCA, &c.Relay.Password.File,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)

@@ -124,21 +124,25 @@ func (g *gateway) peerTargets(targets map[string]queue.Target) {
 
 // forwardPeer is the forward path's peer hook (nil-safe).
 func (g *gateway) forwardPeer() forward.PeerRoute {
+	if r, ok := g.relayForward(); ok {
+		return r
+	}
 	if g.peer == nil {
 		return nil
 	}
 	return g.peer.route
 }
 
-// buildPeerReceiver installs the handler of transfers from other sites,
-// which hands them to the forward path. It runs after buildSMTP.
-func (g *gateway) buildPeerReceiver(fwd *forward.Forward) error {
+// buildPeerReceiver makes the handler of transfers from other sites,
+// which hands them to the forward path; buildSMTP registers it (relay
+// mode's hub shares its element). It runs after buildSMTP.
+func (g *gateway) buildPeerReceiver(fwd *forward.Forward) (*peer.Receiver, error) {
 	if g.peer == nil {
-		return nil
+		return nil, nil
 	}
 	key, err := g.keys.DomainKey()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir := g.cfg.Peers.DedupDir
 	if dir == "" {
@@ -146,11 +150,11 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) error {
 	}
 	dd, err := peer.OpenDedup(dir, 0, time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fetcher, err := g.fetcher()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var dl peer.Downloader
 	if fetcher != nil {
@@ -162,12 +166,11 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) error {
 		Dedup: dd, Download: dl, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
 		RatePerMinute: rateOrOff(g.cfg.Peers.RatePerMinute), Burst: g.cfg.Peers.Burst})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rc.Register(g.mux)
 	g.log.Info("peer route enabled", zap.String("resolver", g.cfg.Peers.Resolver),
 		zap.String("fingerprint", peer.Fingerprint(key)))
-	return nil
+	return rc, nil
 }
 
 // localMTARoute sends local addresses whose policy route is "smtp" (users

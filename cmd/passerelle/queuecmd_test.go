@@ -15,11 +15,13 @@ func TestPrintQueue(t *testing.T) {
 		{Addr: "alice@example.org", Route: "xmpp", State: queue.StatePending, Attempts: 3,
 			NextAttempt: now.Add(90 * time.Second), LastError: "xmpp: not connected\nsecond line"},
 		{Addr: "bob@example.org", Route: "xmpp", State: queue.StateDelivered, Attempts: 1},
+		{Addr: "carol@home.example", Route: "relay", State: queue.StatePending, Params: map[string]string{"peer-jid": "home@hub.example"}},
+		{Addr: "dave@far.example", Route: "relay-up", State: queue.StatePending, Params: map[string]string{"peer-jid": "mail.hub.example"}},
 	}}}
 	var out bytes.Buffer
 	printQueue(&out, envs, []queue.Damaged{{ID: "zz", Reason: "bad json"}}, now)
 	for _, want := range []string{"abc", "1h0m0s", "<>", "alice@example.org", "pending", "in 1m30s",
-		"xmpp: not connected second line", "delivered", "1 message(s), 1 recipient(s) pending", "unreadable envelope zz"} {
+		"xmpp: not connected second line", "delivered", "relay client home@hub.example", "relay hub mail.hub.example", "1 message(s), 3 recipient(s) pending", "unreadable envelope zz"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

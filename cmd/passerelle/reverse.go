@@ -58,7 +58,9 @@ func (g *gateway) buildReverse() error {
 		threads.Close()
 		return err
 	}
-	g.mux.HandleMessage(rv.Handle)
+	if !g.cfg.relayClient() { // messages to a relay client's account are no reverse-path mail
+		g.mux.HandleMessage(rv.Handle)
+	}
 	g.reverse, g.threads = rv, threads
 	return nil
 }

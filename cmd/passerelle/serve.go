@@ -53,6 +53,7 @@ type gateway struct {
 	upload    *upload.Uploader     // upload.go: shared by both paths; nil when not configured
 	wkd       *http.Client         // wkdClient: shared by both paths' WKD sources
 	peer      *peerParts           // peer.go: nil without [peers]
+	relay     *relayParts          // relay.go: nil without [relay] mode
 }
 
 // wkdClient is the HTTP client of the WKD sources, made once: it dials
@@ -116,6 +117,9 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if err := g.buildPeer(); err != nil {
 		return nil, err
 	}
+	if err := g.buildRelay(); err != nil {
+		return nil, err
+	}
 	rcfg := pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log}
 	if g.peer != nil {
 		rcfg.Features, rcfg.Forms = []string{peer.Feature}, [][]xml.Token{g.peer.publisher.Form()}
@@ -124,7 +128,9 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if err != nil {
 		return nil, err
 	}
-	responder.Register(g.mux)
+	if !cfg.relayClient() { // a relay client's account answers no disco or key queries
+		responder.Register(g.mux)
+	}
 	store, damaged, err := queue.Open(ctx, cfg.Spool.Dir, log)
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
@@ -175,6 +181,9 @@ func (g *gateway) openKeys() error {
 }
 
 func (g *gateway) buildComponent() error {
+	if g.cfg.relayClient() {
+		return g.buildRelayLink()
+	}
 	secret, err := g.cfg.XMPP.ComponentSecret.Resolve()
 	if err != nil {
 		return fmt.Errorf("xmpp.component_secret: %w", err)
@@ -192,6 +201,9 @@ func (g *gateway) buildQueue() error {
 		return err
 	}
 	g.peerTargets(targets)
+	if err := g.relayTargets(targets); err != nil {
+		return err
+	}
 	sc := g.cfg.Spool
 	var err error
 	g.queue, err = queue.New(queue.Config{
@@ -210,6 +222,9 @@ func (g *gateway) buildQueue() error {
 // the failed recipient's puppet; the directory maps the address to the
 // bare JID (by default the same string).
 func (g *gateway) bounceRoute(addr string) (string, map[string]string, bool) {
+	if route, params, ok, relayed := g.relayBounce(addr); relayed {
+		return route, params, ok
+	}
 	if g.policy.IsLocal(addr) {
 		return reverse.RouteNotice, map[string]string{reverse.ParamJID: g.policy.JID(addr)}, true
 	}
@@ -236,8 +251,14 @@ func (g *gateway) buildSMTP() error {
 	if err != nil {
 		return err
 	}
-	if err := g.buildPeerReceiver(fwd); err != nil {
+	prc, err := g.buildPeerReceiver(fwd)
+	if err != nil {
 		return err
+	}
+	if relayed, err := g.relayReceivers(fwd, prc); err != nil {
+		return err
+	} else if !relayed && prc != nil {
+		prc.Register(g.mux)
 	}
 	tlsConf, certs, err := loadTLS(g.cfg.TLS)
 	if err != nil {

@@ -40,7 +40,12 @@ func (c *Config) validate() []error {
 	errs = append(errs, c.SMTP.validate()...)
 	errs = append(errs, c.validateTLS()...)
 	errs = append(errs, c.Spool.validate()...)
-	errs = append(errs, c.XMPP.validate()...)
+	if c.relayClient() {
+		errs = append(errs, c.validateRelay()...)
+	} else {
+		errs = append(errs, c.XMPP.validate()...)
+		errs = append(errs, c.validateRelay()...)
+	}
 	if c.Keys.Dir == "" {
 		add(errors.New("keys.dir: required"))
 	}

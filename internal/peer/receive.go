@@ -116,6 +116,13 @@ func (r *Receiver) Register(mux *xmpp.Mux) {
 	mux.HandleIQAsync(stanza.SetIQ, peermsg.MailName(), r.handle)
 }
 
+// Handle answers one transfer: the handler Register installs, for a
+// caller that shares the element with other senders (relay mode's hub
+// takes transfers from its clients' accounts on the same element).
+func (r *Receiver) Handle(ctx context.Context, iq stanza.IQ, payload xml.TokenReader) (xml.TokenReader, error) {
+	return r.handle(ctx, iq, payload)
+}
+
 // refusal is a stanza error whose text starts with the RFC 3463 status.
 func refusal(typ stanza.ErrorType, cond stanza.Condition, status, reason string) error {
 	return stanza.Error{Type: typ, Condition: cond, Text: map[string]string{"": peermsg.ErrorText(status, reason)}}

@@ -1,0 +1,66 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+
+	"mellium.im/sasl"
+	mellium "mellium.im/xmpp"
+)
+
+// ErrAuth means the server refused the client's credentials (RFC 6120
+// §6.5: SASL failure); Run keeps retrying with backoff, so that an
+// operator who fixes the account need not restart, but nothing is sent.
+var ErrAuth = errors.New("xmpp: authentication failed")
+
+// clientSession negotiates a c2s session as Client.JID on conn: STARTTLS
+// (required; mellium refuses SASL on an unencrypted stream), SASL
+// SCRAM-SHA-256 or -SHA-1 (Prosody 0.12 offers SHA-1; never PLAIN, so a
+// traced stream never shows the password), and the resource of the JID.
+// The bound JID must be the one asked for: the hub addresses the client by
+// it and a server-chosen resource would change across reconnects.
+func (c *Component) clientSession(ctx context.Context, conn net.Conn) (*mellium.Session, error) {
+	cl := c.cfg.Client
+	tc := cl.TLS
+	if tc == nil {
+		tc = &tls.Config{}
+	}
+	tc = tc.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = c.domain.Domainpart()
+	}
+	if tc.MinVersion == 0 {
+		tc.MinVersion = tls.VersionTLS12
+	}
+	sess, err := mellium.NewClientSession(ctx, c.domain, conn,
+		mellium.StartTLS(tc),
+		mellium.SASL("", cl.Password, sasl.ScramSha256, sasl.ScramSha1),
+		mellium.BindResource(),
+	)
+	if err != nil {
+		if isSASLFailure(err) {
+			return nil, fmt.Errorf("%w as %s: %v", ErrAuth, c.domain.Bare(), err)
+		}
+		return nil, fmt.Errorf("client session as %s: %w", c.domain, err)
+	}
+	if got := sess.LocalAddr(); !got.Equal(c.domain) {
+		sess.Close()
+		return nil, fmt.Errorf("client session: server bound %s, want %s", got, c.domain)
+	}
+	return sess, nil
+}
+
+// isSASLFailure reports whether err is the server's SASL <failure/>
+// (RFC 6120 §6.4.5), which mellium returns as its internal saslerr.Error.
+func isSASLFailure(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if t := reflect.TypeOf(e); t != nil && t.String() == "saslerr.Error" {
+			return true
+		}
+	}
+	return false
+}

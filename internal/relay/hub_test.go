@@ -1,0 +1,172 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"passerelle/bridge/peermsg"
+	"passerelle/bridge/xmpp"
+	"passerelle/gateway/queue"
+	"passerelle/gateway/smtpd"
+	"passerelle/internal/peer"
+)
+
+var mxInfo = &smtpd.Info{ID: "s1", Mode: smtpd.ModeMX, Remote: "192.0.2.1:2525"}
+
+// TestHubInbound: MX mail for the client's domain is refused (4xx) until
+// the hub knows the client's key, then sealed to it before the spool (no
+// plaintext in the spooled body), queued while the client is away, and
+// delivered once to the client's local path when it is back.
+func TestHubInbound(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	if _, err := s.hub.Rcpt(ctx, mxInfo, "bob@far.example", "alice@home.example"); smtpd.SMTPError(err).Code != 451 {
+		t.Fatalf("RCPT before any hello: %v, want 451", err)
+	}
+	if _, err := s.hub.Rcpt(ctx, mxInfo, "bob@far.example", "eve@elsewhere.example"); !errors.Is(err, smtpd.RelayDenied) {
+		t.Fatalf("RCPT for a domain no client holds: %v, want relaying denied", err)
+	}
+	s.connect(t)
+	dec, err := s.hub.Rcpt(ctx, mxInfo, "bob@far.example", "alice@home.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := mailFrom("bob@far.example", "alice@home.example", "inbound-marker-1")
+	env := &smtpd.Envelope{From: "bob@far.example"}
+	rcpts, bodies, err := s.hub.Seal(ctx, env, raw, []smtpd.Recipient{{Addr: "alice@home.example", Route: dec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bodies) != 1 || hasMarker(bodies[0], "inbound-marker-1") || rcpts[0].Route != RouteHub {
+		t.Fatalf("spooled %d bodies, route %q; plaintext in it: %v", len(bodies), rcpts[0].Route, hasMarker(bodies[0], "inbound-marker-1"))
+	}
+	target, err := s.hub.HubTargets(s.toClient, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := delivery("m1", rcpts[0], bodies[0], queue.BodyOpaque)
+	s.toHub.drop() // the client goes away: its session no longer exists
+	err = target.Deliver(ctx, d)
+	if err == nil || queue.IsPermanent(err) {
+		t.Fatalf("deliver to a vanished client session: %v, want temporary", err)
+	}
+	if err := target.Deliver(ctx, d); err == nil || queue.IsPermanent(err) {
+		t.Fatalf("deliver while the client is away: %v, want temporary", err)
+	}
+	s.connect(t)
+	for range 2 { // a retry after a lost ack is answered from the client's duplicate store
+		if err := target.Deliver(ctx, d); err != nil {
+			t.Fatalf("deliver after reconnect: %v", err)
+		}
+	}
+	if s.local.count() != 1 || !hasMarker(s.local.data[0], "inbound-marker-1") {
+		t.Fatalf("the client's local path got %d mails", s.local.count())
+	}
+}
+
+// TestHubHello: only configured accounts with the pinned key; the key is
+// kept across restarts so that mail is sealed while the client is away.
+func TestHubHello(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	stranger := &fakeLink{from: "mallory@hub.example/x", handlers: s.toHub.handlers}
+	if _, err := stranger.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, s.clientKey))); !isCondition(err, "forbidden") {
+		t.Errorf("hello from an account that is no client: %v, want forbidden", err)
+	}
+	s.toHub.up = true
+	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, domainKey(t, "other")))); !isCondition(err, "not-authorized") {
+		t.Errorf("hello with another key: %v, want not-authorized", err)
+	}
+	if _, err := s.hub.Resolve(ctx, clientJID); !errors.Is(err, peer.ErrTemporary) {
+		t.Errorf("Resolve before hello: %v", err)
+	}
+	s.connect(t)
+	p, err := s.hub.Resolve(ctx, clientJID)
+	if err != nil || p.JID.String() != session {
+		t.Fatalf("Resolve after hello: %v %v", p, err)
+	}
+	again, err := NewHub(s.hub.cfg) // a restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Rcpt(ctx, mxInfo, "bob@far.example", "alice@home.example"); err != nil {
+		t.Errorf("RCPT after a restart, client offline: %v (the stored key should be used)", err)
+	}
+}
+
+// TestHubOutbound: the hub relays a client's mail only for its own
+// domains, spools it for MX delivery and acks once per transfer id.
+func TestHubOutbound(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	s.connect(t)
+	up, err := s.client.Target(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(from, marker string) error {
+		info := &smtpd.Info{ID: "s2", Mode: smtpd.ModeSubmission, AuthUser: "mta"}
+		dec, err := s.client.Rcpt(ctx, info, from, "carol@far.example")
+		if err != nil {
+			return err
+		}
+		rcpts, bodies, err := s.client.Seal(ctx, &smtpd.Envelope{From: from}, mailFrom(from, "carol@far.example", marker),
+			[]smtpd.Recipient{{Addr: "carol@far.example", Route: dec}})
+		if err != nil {
+			return err
+		}
+		d := delivery("o1", rcpts[0], bodies[0], queue.BodyOpaque)
+		if err := up.Deliver(ctx, d); err != nil {
+			return err
+		}
+		return up.Deliver(ctx, d) // a retry: the same ack, stored once
+	}
+	if err := send("alice@home.example", "out-1"); err != nil {
+		t.Fatalf("outbound from the client's domain: %v", err)
+	}
+	if s.spool.count() != 1 || !hasMarker(s.spool.bodies[0], "out-1") || s.spool.envs[0].Recipients[0].Route != "smtp" {
+		t.Fatalf("hub spool: %d messages", s.spool.count())
+	}
+	// The client's own policy refuses foreign senders at RCPT; a client
+	// that sends anyway (its local_domains wider than what the hub gave
+	// it) is refused by the hub, permanently.
+	if err := send("ceo@far.example", "out-2"); smtpd.SMTPError(err).Code != 550 {
+		t.Errorf("client RCPT with a foreign sender: %v, want 550", err)
+	}
+	s.client.cfg.Policy = mustPolicy(t, "home.example", "other.example")
+	err = send("bob@other.example", "out-3")
+	if !queue.IsPermanent(err) || s.spool.count() != 1 {
+		t.Errorf("outbound for a domain the client does not hold: %v (spooled %d), want a permanent refusal", err, s.spool.count())
+	}
+	if diag, ok := queue.DiagnosticOf(err); !ok || diag.Status != "5.7.1" {
+		t.Errorf("diagnostic %+v, want 5.7.1", diag)
+	}
+}
+
+// TestSessionIQ: the server's own error for a vanished session is
+// temporary and forgets the session; the client's refusal is not.
+func TestSessionIQ(t *testing.T) {
+	s := newSite(t)
+	s.connect(t)
+	fail := func(e *xmpp.Error) *sessionIQ {
+		return &sessionIQ{hub: s.hub, iq: iqFunc(func() error { return e })}
+	}
+	_, err := fail(xmpp.Classify("service-unavailable", "cancel", "")).IQ(context.Background(), iqTo(session), nil)
+	var xe *xmpp.Error
+	if err == nil || errors.As(err, &xe) {
+		t.Errorf("server error: %v, want a plain (temporary) error", err)
+	}
+	if _, err := s.hub.Resolve(context.Background(), clientJID); !errors.Is(err, peer.ErrTemporary) {
+		t.Errorf("session not forgotten: %v", err)
+	}
+	s.connect(t)
+	_, err = fail(xmpp.Classify("forbidden", "auth", peermsg.ErrorText("5.7.1", "no"))).IQ(context.Background(), iqTo(session), nil)
+	if !errors.As(err, &xe) {
+		t.Errorf("client refusal: %v, want the *xmpp.Error", err)
+	}
+	if _, err := s.hub.Resolve(context.Background(), clientJID); err != nil {
+		t.Errorf("session forgotten on the client's own refusal: %v", err)
+	}
+}
