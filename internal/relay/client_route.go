@@ -46,7 +46,7 @@ func (c *Client) Rcpt(_ context.Context, s *smtpd.Info, from, to string) (any, e
 // Seal DKIM-signs the mail for its From domain (when a [[dkim]] key is
 // configured for it), seals one transfer to the hub and returns its queue
 // recipients.
-func (c *Client) Seal(_ context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
+func (c *Client) Seal(_ context.Context, env *smtpd.Envelope, raw, _ []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
 	key := c.key()
 	if key == nil {
 		return nil, nil, errNoHubKey

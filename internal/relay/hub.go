@@ -31,7 +31,7 @@ type ClientConfig struct {
 // domains (internal/forward.PeerRoute); the hub chains to the peer route.
 type PeerRoute interface {
 	Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, error)
-	Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error)
+	Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error)
 }
 
 // Spooler stores a message durably (queue.Queue).

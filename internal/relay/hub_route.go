@@ -52,7 +52,7 @@ func (h *Hub) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, er
 // Seal builds one transfer per message per client, sealed to the client's
 // key and signed by the hub's: the spool never holds the client's mail in
 // the clear. Recipients of other routes go to Next.Seal.
-func (h *Hub) Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
+func (h *Hub) Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
 	var (
 		out    []queue.Recipient
 		bodies [][]byte
@@ -89,7 +89,7 @@ func (h *Hub) Seal(ctx context.Context, env *smtpd.Envelope, raw []byte, rcpts [
 		if h.cfg.Next == nil {
 			return nil, nil, errors.New("relay: recipient without a relay decision")
 		}
-		rs, bs, err := h.cfg.Next.Seal(ctx, env, raw, others)
+		rs, bs, err := h.cfg.Next.Seal(ctx, env, raw, inner, others)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -35,7 +35,7 @@ func TestHubInbound(t *testing.T) {
 	}
 	raw := mailFrom("bob@far.example", "alice@home.example", "inbound-marker-1")
 	env := &smtpd.Envelope{From: "bob@far.example"}
-	rcpts, bodies, err := s.hub.Seal(ctx, env, raw, []smtpd.Recipient{{Addr: "alice@home.example", Route: dec}})
+	rcpts, bodies, err := s.hub.Seal(ctx, env, raw, nil, []smtpd.Recipient{{Addr: "alice@home.example", Route: dec}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestHubOutbound(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		rcpts, bodies, err := s.client.Seal(ctx, &smtpd.Envelope{From: from}, mailFrom(from, "carol@far.example", marker),
+		rcpts, bodies, err := s.client.Seal(ctx, &smtpd.Envelope{From: from}, mailFrom(from, "carol@far.example", marker), nil,
 			[]smtpd.Recipient{{Addr: "carol@far.example", Route: dec}})
 		if err != nil {
 			return err
