@@ -67,7 +67,7 @@ func (g *gateway) buildPeer() error {
 		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Log: g.log, HashAddr: g.hash}); err != nil {
 		return err
 	}
-	if p.target, err = peer.NewTarget(peer.TargetConfig{Peers: p.discovery, IQ: g.component,
+	if p.target, err = peer.NewTarget(peer.TargetConfig{Peers: p.discovery, IQ: g.component, Sealer: p.route,
 		Retry: g.cfg.Peers.Retry.Duration, MaxPerPeer: g.cfg.Peers.MaxConcurrent, Log: g.log}); err != nil {
 		return err
 	}
@@ -113,6 +113,21 @@ func (c *Config) peerRouteOn() bool {
 		}
 	}
 	return false
+}
+
+// peerBounce routes a DSN for addr over the peer route when addr's domain
+// publishes a gateway record (sealed at delivery).
+func (g *gateway) peerBounce(addr string) (string, map[string]string, bool) {
+	if g.peer == nil || !strings.Contains(addr, "@") {
+		return "", nil, false
+	}
+	dom := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Peers.LookupTimeout.Duration)
+	defer cancel()
+	if !g.peer.discovery.Publishes(ctx, dom) {
+		return "", nil, false
+	}
+	return peer.RouteName, map[string]string{peer.ParamDomain: dom}, true
 }
 
 // peerTargets adds the queue target of the peer route.

@@ -221,12 +221,16 @@ func (g *gateway) buildQueue() error {
 // local users (reverse-path senders) to their XMPP client as a notice from
 // the failed recipient's puppet; the directory maps the address to the
 // bare JID (by default the same string).
+// A sender at a peer site gets its DSN over the peer route.
 func (g *gateway) bounceRoute(addr string) (string, map[string]string, bool) {
 	if route, params, ok, relayed := g.relayBounce(addr); relayed {
 		return route, params, ok
 	}
 	if g.policy.IsLocal(addr) {
 		return reverse.RouteNotice, map[string]string{reverse.ParamJID: g.policy.JID(addr)}, true
+	}
+	if route, params, ok := g.peerBounce(addr); ok {
+		return route, params, true
 	}
 	return reverse.RouteSMTP, nil, true
 }

@@ -116,6 +116,14 @@ func (d *Discovery) check(ctx context.Context, domain string, rec Record, j jid.
 	return &Peer{Domain: domain, JID: j, Key: key, Fingerprint: Fingerprint(key), Strict: rec.Strict, Reason: reason}, nil
 }
 
+// Publishes reports whether domain publishes a gateway record; a lookup
+// that failed counts as yes (the mail then waits for the peer instead of
+// leaving over SMTP, which a strict peer forbids).
+func (d *Discovery) Publishes(ctx context.Context, domain string) bool {
+	_, found, err := d.cfg.Records.Lookup(ctx, strings.ToLower(domain))
+	return found || err != nil
+}
+
 // ServedKey returns the domain key the component j serves, from the cache
 // unless fresh.
 func (d *Discovery) ServedKey(ctx context.Context, j jid.JID, fresh bool) (*openpgp.Entity, error) {

@@ -118,3 +118,31 @@ func publicOf(t *testing.T, e *openpgp.Entity) *openpgp.Entity {
 	}
 	return el[0]
 }
+
+// TestDSNToPeerSealedAtDelivery: a DSN for a sender at a peer site is
+// spooled in clear by the queue and goes over the peer route, sealed at
+// delivery, from the null sender; a retry keeps its transfer id, so the
+// peer stores it once.
+func TestDSNToPeerSealedAtDelivery(t *testing.T) {
+	f := newFixture(t)
+	f.target.cfg.Sealer = f.route
+	dsn := "From: Mail Delivery System <postmaster@a.example>\r\nTo: bob@b.example\r\nSubject: Undelivered Mail\r\n\r\nfailed\r\n"
+	d := &queue.Delivery{ID: queue.NewID(), From: "", IsDSN: true, Body: queue.Body{Kind: queue.BodyMessage},
+		Recipient: queue.Recipient{Addr: "bob@b.example", Route: RouteName, Params: map[string]string{ParamDomain: "b.example"}},
+		Open:      func(context.Context) (io.ReadCloser, error) { return nopCloser{strings.NewReader(dsn)}, nil }}
+	if err := f.target.Deliver(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	f.target, _ = NewTarget(TargetConfig{Peers: f.discoveryA, IQ: f.linkA, Sealer: f.route})
+	if err := f.target.Deliver(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if f.local.accepted() != 1 || f.local.got[0].From != "" || !strings.HasSuffix(string(f.local.data[0]), dsn) {
+		t.Fatalf("peer stored %d: %+v", f.local.accepted(), f.local.got)
+	}
+	// Without a sealer the target cannot send clear mail to a peer.
+	f.target, _ = NewTarget(TargetConfig{Peers: f.discoveryA, IQ: f.linkA})
+	if err := f.target.Deliver(context.Background(), d); !queue.IsPermanent(err) {
+		t.Fatalf("no sealer: %v, want permanent", err)
+	}
+}

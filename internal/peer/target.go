@@ -2,9 +2,12 @@ package peer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"passerelle/bridge/peermsg"
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
+	"passerelle/gateway/smtpd"
 )
 
 // TargetConfig configures a Target.
@@ -28,7 +32,11 @@ type TargetConfig struct {
 	MaxBody int64 // largest spooled transfer it reads; 0: 1 MiB
 	// MaxPerPeer bounds the transfers in flight to one peer domain; 0: 4.
 	MaxPerPeer int
-	Log        *zap.Logger
+	// Sealer seals, at delivery, messages spooled in clear for a peer
+	// domain: the DSNs the queue writes to senders at peer sites (the
+	// bounce route sends them here, not over SMTP). nil: such messages fail.
+	Sealer *Route
+	Log    *zap.Logger
 }
 
 // Target sends spooled transfers (queue route "peer"). Recipients of one
@@ -75,6 +83,9 @@ const maxAcks = 10000
 func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	p := d.Recipient.Params
 	id, dom := p[ParamID], p[ParamDomain]
+	if id == "" && d.Body.Kind == queue.BodyMessage {
+		id = clearID(d) // sealed at delivery: an id fixed across retries all the same
+	}
 	if !peermsg.ValidID(id) || dom == "" {
 		return queue.Permanent(fmt.Errorf("peer: bad recipient parameters"))
 	}
@@ -84,6 +95,9 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	peer, err := t.cfg.Peers.Resolve(ctx, dom)
 	if err != nil {
 		return retryable(err, t.cfg.Retry)
+	}
+	if p[ParamFpr] == "" && d.Body.Kind == queue.BodyMessage {
+		return t.deliverClear(ctx, d, peer, id)
 	}
 	if !sameFingerprint(peer.Fingerprint, p[ParamFpr]) {
 		// Sealed to a key the peer no longer uses; we cannot re-seal
@@ -108,6 +122,42 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	t.remember(ack)
 	t.log.Info("transfer acknowledged", zap.String("id", d.ID), zap.String("transfer", id), zap.Stringer("peer", peer.JID))
 	return result(ack, d.Recipient.Addr)
+}
+
+// deliverClear seals a message spooled in clear (a DSN) for the peer now,
+// with the key the peer has now, and sends it.
+func (t *Target) deliverClear(ctx context.Context, d *queue.Delivery, peer *Peer, id string) error {
+	if t.cfg.Sealer == nil {
+		return queue.Permanent(errors.New("peer: no sealer for a message spooled in clear"))
+	}
+	raw, err := t.readBody(ctx, d)
+	if err != nil {
+		return err
+	}
+	env := &smtpd.Envelope{From: d.From, Params: smtpd.MailParams{EnvID: d.EnvID}}
+	rc := smtpd.Recipient{Addr: d.Recipient.Addr, Route: &decision{peer: peer}, Notify: d.Recipient.Notify,
+		ORcpt: stripRFC822(d.Recipient.ORCPT)}
+	ct, err := t.cfg.Sealer.sealOne(ctx, env, raw, nil, peer, id, []smtpd.Recipient{rc})
+	if err != nil {
+		return fmt.Errorf("peer: seal at delivery: %w", err)
+	}
+	release, err := t.limit.acquire(ctx, peer.Domain)
+	if err != nil {
+		return queue.RetryAfter(fmt.Errorf("peer: waiting for a free slot to %s: %w", peer.Domain, err), t.cfg.Retry)
+	}
+	defer release()
+	ack, err := t.send(ctx, peer.JID, peermsg.Transfer{ID: id, Data: ct})
+	if err != nil {
+		return err
+	}
+	return result(ack, d.Recipient.Addr)
+}
+
+// clearID is the transfer id of a message sealed at delivery: its spool
+// id and a hash of the recipient.
+func clearID(d *queue.Delivery) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(d.Recipient.Addr)))
+	return "c" + d.ID + "-" + hex.EncodeToString(sum[:4])
 }
 
 func (t *Target) send(ctx context.Context, to jid.JID, tr peermsg.Transfer) (*peermsg.Ack, error) {
