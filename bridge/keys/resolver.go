@@ -32,7 +32,20 @@ type ResolverConfig struct {
 	// HashAddr is how addresses appear in logs and errors
 	// ([InstallSecret.AddressHasher]); default a randomly keyed one.
 	HashAddr func(string) string
+	// Metrics counts lookups by source and result; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics receives one count per key lookup: source is a Source's Name or
+// "cache", result "found", "none", "unusable" or "error". Defined here, by
+// its consumer; cmd/passerelle implements it with Prometheus.
+type Metrics interface {
+	Lookup(source, result string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Lookup(string, string) {}
 
 // Result is a resolved recipient key.
 type Result struct {
@@ -66,6 +79,9 @@ func NewResolver(cfg ResolverConfig) *Resolver {
 	if cfg.HashAddr == nil {
 		cfg.HashAddr = RandomAddressHasher()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
 	log := zap.NewNop()
 	if cfg.Log != nil {
 		log = cfg.Log.Named("resolver")
@@ -90,6 +106,7 @@ func (r *Resolver) Resolve(ctx context.Context, addr string) (Result, error) {
 		return Result{}, err
 	}
 	if res, err, ok := r.cache.get(a, r.cfg.Now()); ok {
+		r.cfg.Metrics.Lookup("cache", lookupResult(err))
 		return res, err
 	}
 	return r.flight.do(ctx, a, func() (Result, error) {
@@ -121,6 +138,7 @@ func (r *Resolver) lookup(ctx context.Context, a string) (Result, error) {
 	var names []string
 	for _, src := range r.cfg.Sources {
 		e, err := r.lookupOne(ctx, src, a)
+		r.cfg.Metrics.Lookup(src.Name(), lookupResult(err))
 		switch {
 		case err == nil:
 			return r.found(a, src.Name(), e), nil
@@ -163,6 +181,19 @@ func (r *Resolver) lookupOne(ctx context.Context, src Source, a string) (*openpg
 		return nil, fmt.Errorf("%s: %w", src.Name(), err)
 	}
 	return e, nil
+}
+
+func lookupResult(err error) string {
+	switch {
+	case err == nil:
+		return "found"
+	case isUnusable(err):
+		return "unusable"
+	case errors.Is(err, ErrNoKey):
+		return "none"
+	default:
+		return "error"
+	}
 }
 
 func isUnusable(err error) bool {

@@ -70,6 +70,7 @@ func (c *Component) Run(ctx context.Context) error {
 			delay = c.cfg.BackoffMin // the link was healthy for a while
 		}
 		wait := jitter(delay)
+		c.cfg.Metrics.Reconnect()
 		c.log.Warn("xmpp link down, reconnecting", zap.Error(err), zap.Duration("in", wait))
 		select {
 		case <-ctx.Done():

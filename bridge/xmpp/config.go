@@ -20,6 +20,10 @@ type Config struct {
 
 	Log *zap.Logger // named "xmpp"; nil means no logging
 
+	// Metrics counts reconnects; nil counts nothing. The link's state is
+	// Component.Connected.
+	Metrics Metrics
+
 	DialTimeout time.Duration // TCP connect plus handshake; default 10 s
 	BackoffMin  time.Duration // first reconnect delay; default 250 ms
 	BackoffMax  time.Duration // reconnect delay cap; default 30 s
@@ -72,6 +76,9 @@ func (c *Config) common() {
 		c.Log = zap.NewNop()
 	}
 	c.Log = c.Log.Named("xmpp")
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
 	setDefault(&c.DialTimeout, 10*time.Second)
 	setDefault(&c.BackoffMin, 250*time.Millisecond)
 	setDefault(&c.BackoffMax, 30*time.Second)
@@ -108,3 +115,15 @@ func setDefault(d *time.Duration, v time.Duration) {
 		*d = v
 	}
 }
+
+// Metrics receives the component link's events; defined here, by its
+// consumer (cmd/passerelle implements it with Prometheus).
+type Metrics interface {
+	// Reconnect counts a link that went down (or could not come up) and
+	// is about to be dialled again.
+	Reconnect()
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Reconnect() {}

@@ -46,6 +46,13 @@ type Config struct {
 	Peers PeersConfig `toml:"peers"`
 	// Relay mode, hub or client: see config_relay.go.
 	Relay RelayConfig `toml:"relay"`
+	// Prometheus metrics and health probes: see metrics.go.
+	Metrics MetricsConfig `toml:"metrics"`
+}
+
+// MetricsConfig is the HTTP listener of /metrics, /healthz and /readyz.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // e.g. "127.0.0.1:9025"; empty: off
 }
 
 // LogConfig controls logging.

@@ -52,7 +52,7 @@ func (g *gateway) buildReverse() error {
 		DownloadTimeout: rc.DownloadTimeout.Duration,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
 			MaxRecipientsPerHour: rc.MaxRecipientsPerHour},
-		Log: g.log, HashAddr: g.hash, Dedup: reverse.DedupConfig{File: filepath.Join(g.cfg.Spool.Dir, "dedup.log"),
+		Log: g.log, HashAddr: g.hash, Metrics: g.metrics, Dedup: reverse.DedupConfig{File: filepath.Join(g.cfg.Spool.Dir, "dedup.log"),
 			Seed: g.spooledDedupKeys()}})
 	if err != nil {
 		threads.Close()
@@ -103,7 +103,7 @@ func (g *gateway) recipientResolver() (*keys.Resolver, error) {
 	}
 	r = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
 		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration,
-		Log: g.log, HashAddr: g.hash})
+		Log: g.log, HashAddr: g.hash, Metrics: g.metrics})
 	g.autocrypt = ac
 	return r, nil
 }

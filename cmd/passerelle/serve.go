@@ -54,6 +54,8 @@ type gateway struct {
 	wkd       *http.Client         // wkdClient: shared by both paths' WKD sources
 	peer      *peerParts           // peer.go: nil without [peers]
 	relay     *relayParts          // relay.go: nil without [relay] mode
+	metrics   *metrics             // metrics.go: always counted
+	health    *healthServer        // metrics.go: nil without metrics.listen
 }
 
 // wkdClient is the HTTP client of the WKD sources, made once: it dials
@@ -104,7 +106,7 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if err != nil {
 		return nil, fmt.Errorf("keys.dir: %w", err)
 	}
-	g := &gateway{cfg: cfg, log: log, secret: secret, hash: addressHasher(cfg.Log, secret)}
+	g := &gateway{cfg: cfg, log: log, secret: secret, hash: addressHasher(cfg.Log, secret), metrics: newMetrics()}
 	if g.policy, err = cfg.policy(); err != nil {
 		return nil, err
 	}
@@ -145,7 +147,13 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 		store.Close()
 		return nil, err
 	}
+	g.metrics.watch(g.queue, g.component.Connected, time.Now)
 	if err := g.buildSMTP(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := g.listenMetrics(); err != nil {
+		g.closeListeners()
 		store.Close()
 		return nil, err
 	}
@@ -176,7 +184,7 @@ func (g *gateway) openKeys() error {
 	g.keys = ks
 	g.resolver = keys.NewResolver(keys.ResolverConfig{Sources: sources, TTL: g.cfg.Keys.CacheTTL.Duration,
 		NegativeTTL: g.cfg.Keys.NegativeTTL.Duration, LookupTimeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log,
-		HashAddr: g.hash})
+		HashAddr: g.hash, Metrics: g.metrics})
 	return nil
 }
 
@@ -190,13 +198,13 @@ func (g *gateway) buildComponent() error {
 	}
 	g.mux = xmpp.NewMux()
 	g.component = xmpp.New(xmpp.Config{Addr: g.cfg.XMPP.ComponentAddr, Domain: g.cfg.XMPP.ComponentDomain,
-		Secret: secret, Log: g.log, AckTimeout: g.cfg.XMPP.AckTimeout.Duration, Mux: g.mux})
+		Secret: secret, Log: g.log, AckTimeout: g.cfg.XMPP.AckTimeout.Duration, Mux: g.mux, Metrics: g.metrics})
 	return nil
 }
 
 func (g *gateway) buildQueue() error {
 	targets := map[string]queue.Target{forward.RouteXMPP: &forward.Target{Sender: g.component, Log: g.log,
-		MaxStanza: g.cfg.XMPP.MaxStanzaBytes}}
+		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Plaintext: func() { g.metrics.Plaintext("forward") }}}
 	if err := g.reverseTargets(targets); err != nil { // "smtp" and "xmpp-notice"
 		return err
 	}
@@ -212,7 +220,7 @@ func (g *gateway) buildQueue() error {
 		Workers: sc.Workers, RetryInitial: sc.RetryInitial.Duration, RetryMax: sc.RetryMax.Duration,
 		Lifetime: sc.Lifetime.Duration, DelayWarning: sc.DelayWarning.Duration, Log: g.log, HashAddr: g.hash,
 		DSN:         queue.DSNConfig{ReportingMTA: g.cfg.Hostname, Postmaster: sc.Postmaster},
-		BounceRoute: g.bounceRoute,
+		BounceRoute: g.bounceRoute, Metrics: g.metrics,
 	})
 	return err
 }
@@ -275,7 +283,7 @@ func (g *gateway) buildSMTP() error {
 		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration, MaxConns: s.MaxConns,
 		MaxConnsPerIP: s.MaxConnsPerIP, MaxBadCommands: s.MaxBadCommands, GreetDelay: s.GreetDelay.Duration,
 		DataBudget: smtpd.NewBudget(s.DataMemoryBudget), // one for both listeners
-		Logger:     g.log, AddressHasher: g.hash}
+		Logger:     g.log, AddressHasher: g.hash, Metrics: g.metrics}
 	if s.MX.Listen != "" {
 		if err := g.addListener("mx", s.MX.Listen, base); err != nil {
 			return err
@@ -318,6 +326,9 @@ func (g *gateway) run(ctx context.Context) error {
 	eg.Go(func() error { return ignoreCanceled(g.queue.Run(egCtx)) })
 	eg.Go(func() error { g.reloadOnHUP(egCtx); return nil })
 	eg.Go(func() error { return g.reverse.Run(egCtx) })
+	if g.health != nil {
+		eg.Go(func() error { return g.health.serve(egCtx, g.log) })
+	}
 	for _, l := range g.servers {
 		eg.Go(func() error { return ignoreCanceled(l.srv.Serve(egCtx, l.ln)) })
 		g.log.Info("listening", zap.String("listener", l.name), zap.String("addr", l.ln.Addr().String()))
@@ -340,6 +351,12 @@ func (g *gateway) run(ctx context.Context) error {
 	err := eg.Wait()
 	g.log.Info("passerelle stopped", zap.Error(err))
 	return err
+}
+
+func (g *gateway) closeListeners() {
+	for _, l := range g.servers {
+		_ = l.ln.Close()
+	}
 }
 
 func ignoreCanceled(err error) error {

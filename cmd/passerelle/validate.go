@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -56,6 +57,11 @@ func (c *Config) validate() []error {
 	errs = append(errs, c.Egress.validate()...)
 	errs = append(errs, c.Inbound.validate()...)
 	errs = append(errs, c.validatePeers()...)
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			add(fmt.Errorf("metrics.listen: %q: %w", l, err))
+		}
+	}
 	if _, err := c.policy(); err != nil {
 		for _, e := range unjoin(err) {
 			add(fmt.Errorf("policy: %w", e))

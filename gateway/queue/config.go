@@ -50,6 +50,8 @@ type Config struct {
 
 	DSN         DSNConfig
 	BounceRoute BounceRouter // nil: DSNs are spooled and quarantined for the operator
+
+	Metrics Metrics // delivery attempts; nil: none
 }
 
 // DSNConfig describes the reporting MTA in DSNs (RFC 3464 §2.2.2).
@@ -83,6 +85,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
 	}
 	if c.HashAddr == nil {
 		c.HashAddr = addrhash.Random() // keyed; cmd passes the install-keyed one

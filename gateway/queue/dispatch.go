@@ -81,6 +81,8 @@ func (d *dispatcher) loop(ctx, workCtx context.Context) {
 		case <-d.q.wake:
 		case r := <-d.results:
 			d.finish(r)
+		case reply := <-d.q.statsReq:
+			reply <- d.stats()
 		case <-timer.C:
 		}
 	}

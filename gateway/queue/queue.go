@@ -28,6 +28,8 @@ type Queue struct {
 	inbox   []*Envelope   // announced by Put, taken by the dispatcher
 	wake    chan struct{} // capacity 1: "look at the inbox"
 
+	statsReq chan chan Stats // Stats asks the dispatcher
+
 	running atomic.Bool
 	loops   atomic.Int64 // dispatcher iterations, for the no-spin test
 }
@@ -43,6 +45,8 @@ func New(cfg Config) (*Queue, error) {
 		store: cfg.Store,
 		log:   cfg.Log.Named("queue"),
 		wake:  make(chan struct{}, 1),
+
+		statsReq: make(chan chan Stats),
 	}, nil
 }
 

@@ -60,11 +60,15 @@ func (q *Queue) attempt(ctx context.Context, e *Envelope, r *Recipient) (err err
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.AttemptTimeout)
 	defer cancel()
+	began := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			q.log.Error("target panic", zap.String("id", e.ID), zap.String("route", r.Route),
 				zap.String("panic", fmt.Sprint(p)), zap.ByteString("stack", debug.Stack()))
 			err = fmt.Errorf("target %q panicked", r.Route)
+		}
+		if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+			q.cfg.Metrics.Attempt(r.Route, attemptResult(err), time.Since(began))
 		}
 	}()
 	return t.Deliver(ctx, q.delivery(e, r))

@@ -136,6 +136,9 @@ func (c *conn) reply(line string) {
 		return
 	}
 	c.lastVerb = ""
+	if class := replyClass(line); class != "" {
+		c.srv.cfg.Metrics.Reply(c.srv.cfg.Mode.String(), class)
+	}
 	switch {
 	case strings.HasPrefix(line, "354"):
 		c.mode, c.atStart, c.dataLine, c.longLine = modeData, true, 0, false

@@ -87,6 +87,9 @@ type Config struct {
 	// RET, ENVID, NOTIFY and ORCPT.
 	EnableDSN bool
 
+	// Metrics counts connections, transactions and replies; nil: none.
+	Metrics Metrics
+
 	Logger *zap.Logger
 	// AddressHasher hides addresses in logs unless debug logging is on.
 	// Default: a randomly keyed HMAC (addrhash.Random); never unsalted.
@@ -108,6 +111,9 @@ func (c *Config) withDefaults() (Config, error) {
 	setDefault(&cfg.AuthFailureDelay, DefaultAuthFailureDelay)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	if cfg.AddressHasher == nil {
 		cfg.AddressHasher = addrhash.Random() // keyed; cmd passes the install-keyed one

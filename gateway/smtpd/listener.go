@@ -32,11 +32,13 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		key := ipKey(raw.RemoteAddr())
 		if line := l.acquire(key); line != "" {
+			l.srv.cfg.Metrics.Connection(l.srv.cfg.Mode.String(), refusedResult(line))
 			l.srv.goSafe(func() { refuse(raw, line) })
 			l.srv.log.Info("connection refused", zap.String("remote", raw.RemoteAddr().String()),
 				zap.String("reason", line))
 			continue
 		}
+		l.srv.cfg.Metrics.Connection(l.srv.cfg.Mode.String(), "accepted")
 		return l.srv.newConn(l.ctx, raw, func() { l.releaseSlot(key) }), nil
 	}
 }
@@ -62,6 +64,13 @@ func (l *listener) releaseSlot(key netip.Prefix) {
 	if l.perIP[key]--; l.perIP[key] <= 0 {
 		delete(l.perIP, key)
 	}
+}
+
+func refusedResult(line string) string {
+	if line == linePerIP {
+		return "refused_per_ip"
+	}
+	return "refused_busy"
 }
 
 func refuse(c net.Conn, line string) {

@@ -104,6 +104,8 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // the budget is spent the reply is 452 4.3.1 and go-smtp drains the rest of
 // DATA without buffering it, so the session stays in step.
 func (s *session) Data(r io.Reader) error {
+	outcome := "aborted"
+	defer func() { s.srv.cfg.Metrics.Transaction(s.srv.cfg.Mode.String(), outcome) }()
 	buf := dataBuffer{b: s.srv.budget, factor: DataMemoryFactor}
 	defer buf.release()
 	data, front, err := buf.read(r, min(s.env.Params.Size, s.srv.cfg.MaxMessageBytes))
@@ -126,8 +128,10 @@ func (s *session) Data(r io.Reader) error {
 	s.env.front = front
 	if err := s.srv.cfg.Sink.Accept(s.ctx, s.env, data); err != nil {
 		s.log.Warn("message not stored", zap.Error(err))
+		outcome = "refused"
 		return SMTPError(err)
 	}
+	outcome = "accepted"
 	s.log.Info("message accepted", zap.String("from", s.srv.hide(s.env.From)),
 		zap.Int("rcpts", len(s.env.Recipients)), zap.Int("bytes", len(data)))
 	return nil

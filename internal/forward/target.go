@@ -34,6 +34,9 @@ type Target struct {
 	MaxStanza  int           // the server's stanza limit; 0: 512 KiB (Prosody, components)
 	LinkRetry  time.Duration // retry delay while the link is down; 0: 30s
 	Log        *zap.Logger
+	// Plaintext is called for each mail delivered without OX encryption
+	// (policy allowed it); nil: not counted.
+	Plaintext func()
 }
 
 // Deliver sends the recipient's stanza. XMPP errors that cannot change on a
@@ -73,6 +76,9 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	}
 	err = t.Sender.Send(ctx, xmpp.Message{ID: p[ParamOriginID], From: from, To: to,
 		Type: stanza.ChatMessage, Payload: xmpp.Tokens(children...)})
+	if err == nil && p[ParamEnc] == "none" && t.Plaintext != nil {
+		t.Plaintext()
+	}
 	return t.classify(err)
 }
 

@@ -197,6 +197,9 @@ func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted
 		rv.log.Error("spool", zap.String("id", in.ID), zap.Error(err))
 		return errTryLater
 	}
+	if !encrypted {
+		rv.cfg.Metrics.Plaintext("reverse")
+	}
 	rv.log.Info("queued", zap.String("id", env.ID), zap.String("stanza", in.ID), rv.hash("from", in.sender),
 		rv.hash("rcpt", in.rcpt), zap.Bool("encrypted", encrypted), zap.Int("bytes", len(msg)))
 	return nil

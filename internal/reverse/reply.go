@@ -31,6 +31,7 @@ func (r *refusal) Error() string {
 // the stanza's id (RFC 6120 §8.3.1).
 func (rv *Reverse) replyRefusal(ctx context.Context, in *inbound) {
 	ref := in.refusal
+	rv.cfg.Metrics.Refusal(string(ref.Condition))
 	se := stanza.Error{Type: ref.Type, Condition: ref.Condition, Text: map[string]string{"": ref.Text}}
 	err := rv.cfg.XMPP.Send(ctx, xmpp.Message{ID: in.ID, From: in.To, To: in.From,
 		Type: stanza.ErrorMessage, Payload: se.TokenReader()})

@@ -102,7 +102,23 @@ type Config struct {
 	Log             *zap.Logger
 	HashAddr        func(string) string
 	Now             func() time.Time
+	Metrics         Metrics // refusals and plaintext mail; nil: none
 }
+
+// Metrics receives the reverse path's counts. reason is the XMPP error
+// condition sent back (RFC 6120 §8.3.3, a bounded set). Defined here, by
+// its consumer; cmd/passerelle implements it with Prometheus.
+type Metrics interface {
+	Refusal(reason string)
+	// Plaintext counts a mail spooled without PGP/MIME encryption
+	// (policy allowed it); path is "reverse".
+	Plaintext(path string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Refusal(string)   {}
+func (nopMetrics) Plaintext(string) {}
 
 // Reverse turns XMPP messages to puppet JIDs into spooled mail.
 type Reverse struct {
@@ -140,6 +156,9 @@ func New(cfg Config) (*Reverse, error) {
 func (c *Config) setDefaults() {
 	if c.Log == nil {
 		c.Log = zap.NewNop()
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
 	}
 	if c.HashAddr == nil {
 		c.HashAddr = addrhash.Random()
