@@ -167,6 +167,9 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) (*peer.Receiver, error
 	if err != nil {
 		return nil, err
 	}
+	if err := g.seedPeerDedup(dd); err != nil {
+		return nil, err
+	}
 	fetcher, err := g.fetcher()
 	if err != nil {
 		return nil, err
@@ -186,6 +189,32 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) (*peer.Receiver, error
 	g.log.Info("peer route enabled", zap.String("resolver", g.cfg.Peers.Resolver),
 		zap.String("fingerprint", peer.Fingerprint(key)))
 	return rc, nil
+}
+
+// seedPeerDedup closes the window between the spool's fsync of a received
+// transfer and its duplicate entry: the transfers the spool holds count as
+// stored.
+func (g *gateway) seedPeerDedup(dd *peer.Dedup) error {
+	envs, err := g.store.Load(context.Background())
+	if err != nil {
+		return fmt.Errorf("peers: read the spool for duplicate suppression: %w", err)
+	}
+	tags := map[string][]string{}
+	for _, e := range envs {
+		for _, r := range e.Recipients {
+			if t := r.Params[peer.ParamTransfer]; t != "" {
+				tags[t] = append(tags[t], r.Addr)
+			}
+		}
+	}
+	n, err := dd.Seed(tags)
+	if err != nil {
+		return fmt.Errorf("peers: seed duplicate suppression: %w", err)
+	}
+	if n > 0 {
+		g.log.Warn("transfers stored before a crash without their duplicate entry; recorded from the spool", zap.Int("transfers", n))
+	}
+	return nil
 }
 
 // localMTARoute sends local addresses whose policy route is "smtp" (users

@@ -100,6 +100,7 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	if err != nil {
 		return err
 	}
+	tagRecipients(env, qenv)
 	if err := f.cfg.Spool.Put(ctx, qenv, bodies...); err != nil {
 		f.log.Error("spool", zap.String("sid", env.Session.ID), zap.Error(err))
 		if errors.Is(err, queue.ErrSpoolFull) {
@@ -160,8 +161,13 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 		return plain
 	}
 	for _, r := range env.Recipients {
-		dec, ok := r.Route.(*decision)
+		route := r.Route
+		if tg, ok := route.(Tagged); ok {
+			route = tg.Route
+		}
+		dec, ok := route.(*decision)
 		if !ok && f.cfg.Peer != nil {
+			r.Route = route
 			peers = append(peers, r) // the peer route's own decision
 			continue
 		}
@@ -226,16 +232,56 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 // XMPP (no key; not the local-MTA route).
 func hasPlain(env *smtpd.Envelope) bool {
 	for _, r := range env.Recipients {
-		if d, ok := r.Route.(*decision); ok && d.Key == nil && !d.MTA {
+		if d, ok := decisionOf(r.Route); ok && d.Key == nil && !d.MTA {
 			return true
 		}
 	}
 	return false
 }
 
+// Tagged wraps a route decision from Rcpt with parameters to store with
+// the queued recipient, e.g. the peer transfer it came in (so that a
+// restart can tell the transfer was stored).
+type Tagged struct {
+	Route  any
+	Params map[string]string
+}
+
+// decisionOf unwraps Rcpt's decision.
+func decisionOf(route any) (*decision, bool) {
+	if tg, ok := route.(Tagged); ok {
+		route = tg.Route
+	}
+	d, ok := route.(*decision)
+	return d, ok
+}
+
+// tagRecipients adds each Tagged recipient's parameters to its queued
+// recipient.
+func tagRecipients(env *smtpd.Envelope, qenv *queue.Envelope) {
+	tags := map[string]map[string]string{}
+	for _, r := range env.Recipients {
+		if tg, ok := r.Route.(Tagged); ok {
+			tags[strings.ToLower(r.Addr)] = tg.Params
+		}
+	}
+	for i := range qenv.Recipients {
+		t := tags[strings.ToLower(qenv.Recipients[i].Addr)]
+		if len(t) == 0 {
+			continue
+		}
+		if qenv.Recipients[i].Params == nil {
+			qenv.Recipients[i].Params = map[string]string{}
+		}
+		for k, v := range t {
+			qenv.Recipients[i].Params[k] = v
+		}
+	}
+}
+
 func hasKeyed(env *smtpd.Envelope) bool {
 	for _, r := range env.Recipients {
-		if d, ok := r.Route.(*decision); ok && d.Key != nil {
+		if d, ok := decisionOf(r.Route); ok && d.Key != nil {
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,20 +60,53 @@ func dedupKey(from, id string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Get returns the ack stored for key, if any.
-func (d *Dedup) Get(key string) (*peermsg.Ack, bool, error) {
-	b, err := os.ReadFile(filepath.Join(d.dir, key))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false, nil
+// Get returns the ack stored for key, or nil. seeded says the entry came
+// from the spool at start-up (SeedDedup), not from a completed transfer:
+// it lists only the recipients found there.
+func (d *Dedup) Get(key string) (ack *peermsg.Ack, seeded bool, err error) {
+	for _, name := range []string{key, key + seedSuffix} {
+		b, err := os.ReadFile(filepath.Join(d.dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("peer: dedup read: %w", err)
+		}
+		ack, err := peermsg.ParseAck(xml.NewDecoder(bytes.NewReader(b)), 1000)
+		if err != nil {
+			return nil, false, fmt.Errorf("peer: dedup entry %s: %w", name, err)
+		}
+		return ack, name != key, nil
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("peer: dedup read: %w", err)
+	return nil, false, nil
+}
+
+const seedSuffix = ".seeded"
+
+// Seed records, for transfers whose mail is in the spool but that have no
+// entry (a crash between the spool's fsync and the entry's), the
+// recipients stored. tags maps a ParamTransfer value ("JID id") to them.
+func (d *Dedup) Seed(tags map[string][]string) (int, error) {
+	n := 0
+	for tag, addrs := range tags {
+		from, id, ok := strings.Cut(tag, " ")
+		if !ok || !peermsg.ValidID(id) {
+			continue
+		}
+		key := dedupKey(from, id)
+		if prior, _, err := d.Get(key); err != nil || prior != nil {
+			continue
+		}
+		ack := &peermsg.Ack{ID: id}
+		for _, a := range addrs {
+			ack.Results = append(ack.Results, peermsg.RcptResult{Addr: a, Status: peermsg.StatusOK})
+		}
+		if err := d.write(key+seedSuffix, ack); err != nil {
+			return n, err
+		}
+		n++
 	}
-	ack, err := peermsg.ParseAck(xml.NewDecoder(bytes.NewReader(b)), 1000)
-	if err != nil {
-		return nil, false, fmt.Errorf("peer: dedup entry %s: %w", key, err)
-	}
-	return ack, true, nil
+	return n, nil
 }
 
 // Claim marks key as being processed; false if it already is (a retry
@@ -94,8 +128,16 @@ func (d *Dedup) Release(key string) {
 	delete(d.inflight, key)
 }
 
-// Put stores the ack for key durably.
+// Put stores the ack for key durably, replacing a seeded entry.
 func (d *Dedup) Put(key string, ack *peermsg.Ack) error {
+	if err := d.write(key, ack); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(d.dir, key+seedSuffix))
+	return nil
+}
+
+func (d *Dedup) write(name string, ack *peermsg.Ack) error {
 	var b bytes.Buffer
 	enc := xml.NewEncoder(&b)
 	for _, t := range ack.Tokens() {
@@ -106,7 +148,7 @@ func (d *Dedup) Put(key string, ack *peermsg.Ack) error {
 	if err := enc.Flush(); err != nil {
 		return fmt.Errorf("peer: dedup encode: %w", err)
 	}
-	if err := fsutil.WriteAtomic(d.fs, d.dir, key, b.Bytes()); err != nil {
+	if err := fsutil.WriteAtomic(d.fs, d.dir, name, b.Bytes()); err != nil {
 		return fmt.Errorf("peer: dedup write: %w", err)
 	}
 	return nil

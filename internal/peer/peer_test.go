@@ -3,6 +3,8 @@ package peer
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"passerelle/bridge/peermsg"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
+	"passerelle/internal/forward"
 )
 
 // TestTransferAckedOnce: one transfer for three recipients at one peer
@@ -197,4 +200,47 @@ func TestRouteRcpt(t *testing.T) {
 		})
 	}
 	_ = f
+}
+
+// TestDedupSeededFromSpool: a crash after the spool's fsync and before the
+// duplicate entry is written: at start-up the spool's tagged recipients
+// seed the store, and the sender's retry is answered without storing the
+// mail again; a recipient refused the first time is refused again.
+func TestDedupSeededFromSpool(t *testing.T) {
+	f := newFixture(t)
+	f.local.refuse["nobody@b.example"] = smtpd.NoSuchUser
+	qe := f.submit(t, "alice@a.example", "bob@b.example", "nobody@b.example")
+	if err := f.deliver(qe, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the entry never reached the disk.
+	ents, _ := filepath.Glob(filepath.Join(f.dedupDir, "*"))
+	for _, e := range ents {
+		os.Remove(e)
+	}
+	// Start-up: what the spool says (forward.Accept stored the tag with
+	// each recipient).
+	tags := map[string][]string{}
+	for _, r := range f.local.got[0].Recipients {
+		tg := r.Route.(forward.Tagged)
+		tags[tg.Params[ParamTransfer]] = append(tags[tg.Params[ParamTransfer]], r.Addr)
+	}
+	dd, err := OpenDedup(f.dedupDir, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dd.Seed(tags); err != nil || n != 1 {
+		t.Fatalf("Seed = %d, %v", n, err)
+	}
+	f.receiver.cfg.Dedup = dd
+	f.target, _ = NewTarget(TargetConfig{Peers: f.discoveryA, IQ: f.linkA})
+	if err := f.deliver(qe, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.deliver(qe, 1); !queue.IsPermanent(err) {
+		t.Fatalf("refused recipient after the restart: %v, want permanent", err)
+	}
+	if f.local.accepted() != 1 {
+		t.Fatalf("%d accepts: the retry after the crash stored the mail again", f.local.accepted())
+	}
 }

@@ -152,18 +152,29 @@ func (r *Receiver) handle(ctx context.Context, iq stanza.IQ, payload xml.TokenRe
 		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.3.0", "this transfer is being stored")
 	}
 	defer r.cfg.Dedup.Release(key)
-	if ack, ok, err := r.cfg.Dedup.Get(key); err != nil {
+	prior, seeded, err := r.cfg.Dedup.Get(key)
+	switch {
+	case err != nil:
 		log.Error("duplicate store", zap.Error(err))
 		return nil, refusal(stanza.Wait, stanza.InternalServerError, "4.3.0", "duplicate store unavailable")
-	} else if ok {
+	case prior != nil && !seeded:
 		log.Info("duplicate transfer: answered with the stored ack")
-		return xmlTokens(ack.Tokens()), nil
+		return xmlTokens(prior.Tokens()), nil
 	}
 	env, err := r.verify(ctx, from, tr, log)
 	if err != nil {
 		return nil, err
 	}
-	ack, err := r.store(ctx, from, env, log)
+	tag := from.String() + " " + env.ID
+	var ack *peermsg.Ack
+	if prior != nil {
+		// Stored before a crash that came before its ack was recorded (the
+		// spool said so at start-up): store only what was not stored.
+		log.Info("transfer stored before a restart: storing only the rest")
+		ack, err = r.completeSeeded(ctx, from, env, prior, tag, log)
+	} else {
+		ack, err = r.store(ctx, from, env, tag, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +185,29 @@ func (r *Receiver) handle(ctx context.Context, iq stanza.IQ, payload xml.TokenRe
 	}
 	log.Info("transfer stored", zap.Int("rcpts", len(env.Rcpts)))
 	return xmlTokens(ack.Tokens()), nil
+}
+
+// completeSeeded answers a transfer the spool showed as stored: the
+// recipients found there are done; the others (refused the first time, or
+// never reached) go through store now.
+func (r *Receiver) completeSeeded(ctx context.Context, from jid.JID, env *peermsg.Envelope, prior *peermsg.Ack, tag string, log *zap.Logger) (*peermsg.Ack, error) {
+	rest := *env
+	rest.Rcpts = nil
+	for _, rc := range env.Rcpts {
+		if _, ok := prior.Result(rc.Addr); !ok {
+			rest.Rcpts = append(rest.Rcpts, rc)
+		}
+	}
+	ack := &peermsg.Ack{ID: env.ID, Results: prior.Results}
+	if len(rest.Rcpts) == 0 {
+		return ack, nil
+	}
+	more, err := r.store(ctx, from, &rest, tag, log)
+	if err != nil {
+		return nil, err
+	}
+	ack.Results = append(ack.Results, more.Results...)
+	return ack, nil
 }
 
 func (r *Receiver) limits() peermsg.Limits {
@@ -275,7 +309,7 @@ func errClass(err error) string {
 // at RCPT (a permanent refusal is that recipient's result; a temporary
 // one fails the whole transfer), then the accepted ones are spooled in
 // one Accept, which returns after fsync.
-func (r *Receiver) store(ctx context.Context, from jid.JID, env *peermsg.Envelope, log *zap.Logger) (*peermsg.Ack, error) {
+func (r *Receiver) store(ctx context.Context, from jid.JID, env *peermsg.Envelope, tag string, log *zap.Logger) (*peermsg.Ack, error) {
 	sealed := map[string][]byte{}
 	for _, s := range env.Sealed {
 		sealed[strings.ToLower(s.Rcpt)] = s.Data
@@ -299,11 +333,12 @@ func (r *Receiver) store(ctx context.Context, from jid.JID, env *peermsg.Envelop
 		case sealed[strings.ToLower(rc.Addr)] != nil:
 			e2e = append(e2e, rc)
 		default:
-			senv.Recipients = append(senv.Recipients, smtpd.Recipient{Addr: rc.Addr, Route: route, Notify: rc.Notify, ORcpt: stripRFC822(rc.ORCPT)})
+			senv.Recipients = append(senv.Recipients, smtpd.Recipient{Addr: rc.Addr, Notify: rc.Notify, ORcpt: stripRFC822(rc.ORCPT),
+				Route: forward.Tagged{Route: route, Params: map[string]string{ParamTransfer: tag}}})
 		}
 	}
 	if len(e2e) > 0 {
-		if err := r.spoolSealed(ctx, env, e2e, sealed, log); err != nil {
+		if err := r.spoolSealed(ctx, env, e2e, sealed, tag, log); err != nil {
 			return nil, err
 		}
 	}
@@ -355,7 +390,7 @@ func (r *Receiver) admit(ctx context.Context, info *smtpd.Info, from string, rc 
 
 // spoolSealed stores the end-to-end copies as they came, for the forward
 // path's XMPP target: the recipient's client opens them, we cannot.
-func (r *Receiver) spoolSealed(ctx context.Context, env *peermsg.Envelope, rcpts []peermsg.Rcpt, sealed map[string][]byte, log *zap.Logger) error {
+func (r *Receiver) spoolSealed(ctx context.Context, env *peermsg.Envelope, rcpts []peermsg.Rcpt, sealed map[string][]byte, tag string, log *zap.Logger) error {
 	sender := env.MailFrom
 	if sender == "" {
 		sender = "mailer-daemon@" + env.SenderDomain
@@ -370,7 +405,7 @@ func (r *Receiver) spoolSealed(ctx context.Context, env *peermsg.Envelope, rcpts
 		qenv.Recipients = append(qenv.Recipients, queue.Recipient{Addr: rc.Addr, Route: forward.RouteXMPP,
 			Body: len(bodies), Notify: rc.Notify, ORCPT: rc.ORCPT, Params: map[string]string{
 				forward.ParamJID: r.cfg.Policy.JID(rc.Addr), forward.ParamFrom: puppet.String(),
-				forward.ParamOriginID: queue.NewID(), forward.ParamEnc: "ox"}})
+				forward.ParamOriginID: queue.NewID(), forward.ParamEnc: "ox", ParamTransfer: tag}})
 		bodies = append(bodies, bytes.NewReader(sealed[strings.ToLower(rc.Addr)]))
 		qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyOpaque})
 	}

@@ -28,6 +28,10 @@ const (
 	ParamJID    = "peer-jid"    // its component, as resolved at RCPT
 	ParamID     = "peer-id"     // the transfer id, fixed across retries
 	ParamFpr    = "peer-fpr"    // the domain key the transfer is encrypted to
+	// ParamTransfer marks, at the receiver, a queued recipient with the
+	// transfer it came in ("sending JID" SP "transfer id"), so that a
+	// restart finds transfers stored but not yet recorded (SeedDedup).
+	ParamTransfer = "peer-transfer"
 )
 
 // KeyResolver finds a recipient's published key (*keys.Resolver).
