@@ -19,6 +19,7 @@ var (
 	ErrAddressMismatch  = errors.New("keys: key does not carry the address")
 	ErrInvalidAddress   = errors.New("keys: invalid address")
 	ErrNoDomainKey      = errors.New("keys: domain key not initialised")
+	ErrNoPuppet         = errors.New("keys: puppet key not made yet")
 	ErrInvalidAutocrypt = errors.New("keys: invalid autocrypt header")
 )
 

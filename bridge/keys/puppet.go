@@ -30,6 +30,29 @@ func (s *Store) PuppetKey(ctx context.Context, puppetJID string) (*openpgp.Entit
 	})
 }
 
+// ExistingPuppetKey returns the key of puppetJID if it has been made, or an
+// error wrapping ErrNoPuppet; it never makes one. A caller acting for
+// someone outside (an XEP-0373 query) uses it to answer for existing
+// puppets freely and to ration new ones.
+func (s *Store) ExistingPuppetKey(ctx context.Context, puppetJID string) (*openpgp.Entity, error) {
+	jid := strings.ToLower(puppetJID)
+	if e := s.cachedPuppet(jid); e != nil {
+		return e, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("puppet key: %w", err)
+	}
+	e, err := s.loadPuppet(jid)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("puppet key of %s: %w", jid, ErrNoPuppet)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.cachePuppet(jid, e)
+	return e, nil
+}
+
 func (s *Store) cachedPuppet(jid string) *openpgp.Entity {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -37,6 +60,7 @@ func (s *Store) cachedPuppet(jid string) *openpgp.Entity {
 }
 
 func (s *Store) cachePuppet(jid string, e *openpgp.Entity) {
+	warm(e, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.puppets) >= maxCachedPuppets {

@@ -119,6 +119,7 @@ func (s *Store) setDomain(e *openpgp.Entity) error {
 	if name == "" {
 		return fmt.Errorf("%w: domain key %s has no xmpp: user ID", ErrInvalidKey, FingerprintOf(e))
 	}
+	warm(e, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.domain, s.name = e, name
@@ -147,4 +148,21 @@ func loadSecret(path string) (*openpgp.Entity, error) {
 func puppetFile(jid string) string {
 	sum := sha256.Sum256([]byte(jid))
 	return filepath.Join(puppetDir, hex.EncodeToString(sum[:20])+".asc")
+}
+
+// warm runs go-crypto's lazy self-signature checks once, before e is
+// shared: they cache their verdict in the signature (VerifiableSignature.Valid),
+// a write that races when several goroutines first use one entity at the
+// same time (two puppet keys certified by the domain key at once).
+func warm(e *openpgp.Entity, now time.Time) {
+	for _, id := range e.Identities {
+		_, _ = id.Verify(now, nil)
+	}
+	for i := range e.Subkeys {
+		_, _ = e.Subkeys[i].Verify(now, nil)
+	}
+	_, _ = e.PrimaryIdentity(now, nil)
+	_, _ = e.CertificationKey(now, nil)
+	_, _ = e.SigningKey(now, nil)
+	_, _ = e.EncryptionKey(now, nil)
 }

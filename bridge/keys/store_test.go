@@ -2,8 +2,10 @@ package keys
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -112,5 +114,33 @@ func TestPuppetKeyErrors(t *testing.T) {
 	cancel()
 	if _, err := s.PuppetKey(cctx, "b@mail.example.org"); err == nil {
 		t.Error("cancelled context accepted")
+	}
+}
+
+// TestExistingPuppetKey: ExistingPuppetKey never makes a key; once
+// PuppetKey has made one, it returns it, also from a reopened store.
+func TestExistingPuppetKey(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if _, err := s.InitDomainKey("mail.example.org", testNow); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const p = `bob\40gmail.com@mail.example.org`
+	if _, err := s.ExistingPuppetKey(ctx, p); !errors.Is(err, ErrNoPuppet) {
+		t.Fatalf("before PuppetKey: %v, want ErrNoPuppet", err)
+	}
+	if _, err := s.ExistingPuppetKey(ctx, p); !errors.Is(err, ErrNoPuppet) {
+		t.Fatalf("ExistingPuppetKey made a key: %v", err)
+	}
+	made, err := s.PuppetKey(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]*Store{"same store": s, "reopened": openTestStore(t, dir)} {
+		got, err := st.ExistingPuppetKey(ctx, strings.ToUpper(p[:3])+p[3:])
+		if err != nil || FingerprintOf(got) != FingerprintOf(made) {
+			t.Fatalf("%s: %v, want the made key", name, err)
+		}
 	}
 }

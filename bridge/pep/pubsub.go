@@ -29,6 +29,7 @@ type pubsubRequest struct {
 // handlePubsub answers an XEP-0060 §6.5 items request to a puppet JID with
 // its metadata node or its key node (XEP-0373 §4). Other requests
 // to puppets are not supported; unknown JIDs and nodes are item-not-found.
+// Who may make a new puppet's key is puppetKey's decision.
 func (r *Responder) handlePubsub(ctx context.Context, iq stanza.IQ, payload xml.TokenReader) (xml.TokenReader, error) {
 	var req pubsubRequest
 	if err := xml.NewTokenDecoder(payload).Decode(&req); err != nil {
@@ -41,7 +42,7 @@ func (r *Responder) handlePubsub(ctx context.Context, iq stanza.IQ, payload xml.
 	if !ok || (req.Items.Node != NodeMetadata && !isKeyNode(req.Items.Node)) {
 		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound)
 	}
-	e, err := r.puppetKey(ctx, p)
+	e, err := r.puppetKey(ctx, iq.From, p, req.Items.Node == NodeMetadata)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"strings"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -12,13 +13,17 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/jidesc"
+	"passerelle/bridge/keys"
 	"passerelle/bridge/xmpp"
 )
 
-// PuppetKeys gives the key of a puppet JID (bob\40gmail.com@mail.example.org),
-// made on first use. *keys.Store implements it.
+// PuppetKeys gives the key of a puppet JID (bob\40gmail.com@mail.example.org):
+// PuppetKey makes it on first use, ExistingPuppetKey only returns one
+// already made (else an error wrapping keys.ErrNoPuppet). *keys.Store
+// implements it.
 type PuppetKeys interface {
 	PuppetKey(ctx context.Context, puppetJID string) (*openpgp.Entity, error)
+	ExistingPuppetKey(ctx context.Context, puppetJID string) (*openpgp.Entity, error)
 }
 
 // ResponderConfig configures a Responder. Domain and Keys are required.
@@ -34,14 +39,24 @@ type ResponderConfig struct {
 	Forms   [][]xml.Token
 	Timeout time.Duration // one PuppetKey call; default 10 s
 	Log     *zap.Logger   // nil: no logging
+
+	// IsLocal reports whether a bare JID is a user of this provider. Only
+	// a local user's query may make a puppet key that does not exist yet
+	// (their OX client fetches a new correspondent's key before the first
+	// message), and only within NewPuppets; anyone else is answered for
+	// existing puppets only. nil: nobody is local.
+	IsLocal    func(bare jid.JID) bool
+	NewPuppets NewPuppetLimits
+	Now        func() time.Time // nil: time.Now
 }
 
 // Responder answers, for the component, XEP-0373 §4 key queries addressed
 // to puppet JIDs and XEP-0030 disco#info queries.
 type Responder struct {
-	cfg    ResponderConfig
-	domain jid.JID
-	log    *zap.Logger
+	cfg        ResponderConfig
+	domain     jid.JID
+	log        *zap.Logger
+	newPuppets *newPuppets
 }
 
 // NewResponder checks cfg and returns a Responder.
@@ -59,11 +74,17 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.IsLocal == nil {
+		cfg.IsLocal = func(jid.JID) bool { return false }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	log := zap.NewNop()
 	if cfg.Log != nil {
 		log = cfg.Log.Named("pep")
 	}
-	return &Responder{cfg: cfg, domain: domain, log: log}, nil
+	return &Responder{cfg: cfg, domain: domain, log: log, newPuppets: newNewPuppets(cfg.NewPuppets, cfg.Now)}, nil
 }
 
 // Register installs the pubsub items and disco#info handlers on mux.
@@ -83,16 +104,47 @@ func (r *Responder) puppet(to jid.JID) (jid.JID, bool) {
 	return to.Bare(), true
 }
 
-// puppetKey fetches p's key; failures become internal-server-error.
-func (r *Responder) puppetKey(ctx context.Context, p jid.JID) (*openpgp.Entity, error) {
+// puppetKey returns p's key for a query from from. An existing key is
+// always served. A missing one is made only if create is set (a metadata
+// query: a key node names a fingerprint, which a key not yet made cannot
+// have), for a local requester, within the NewPuppets limits; otherwise
+// item-not-found (nothing published there, XEP-0060 §6.5.9.11) for others
+// and resource-constraint (wait: the client may ask again later) over a
+// limit. Failures become internal-server-error.
+func (r *Responder) puppetKey(ctx context.Context, from, p jid.JID, create bool) (*openpgp.Entity, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	e, err := r.cfg.Keys.PuppetKey(ctx, p.String())
+	e, err := r.cfg.Keys.ExistingPuppetKey(ctx, p.String())
+	switch {
+	case err == nil && e != nil && e.PrimaryKey != nil:
+		return e, nil
+	case !errors.Is(err, keys.ErrNoPuppet):
+		r.log.Error("puppet key unavailable", zap.Error(err))
+		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
+	case !create || from.Localpart() == "" || !r.cfg.IsLocal(from.Bare()):
+		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound)
+	}
+	if limit, ok := r.newPuppets.allow(from, mailDomain(p)); !ok {
+		r.log.Info("new puppet key refused: over a limit", zap.String("limit", limit),
+			zap.String("requester_domain", from.Domainpart()))
+		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+			Text: map[string]string{"": "Too many new correspondents at once; try again later."}}
+	}
+	e, err = r.cfg.Keys.PuppetKey(ctx, p.String())
 	if err != nil || e == nil || e.PrimaryKey == nil {
 		r.log.Error("puppet key unavailable", zap.Error(err))
 		return nil, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
 	}
 	return e, nil
+}
+
+// mailDomain is the domain of the address p stands for.
+func mailDomain(p jid.JID) string {
+	email, err := jidesc.EmailFromPuppet(p)
+	if err != nil {
+		return ""
+	}
+	return email[strings.LastIndexByte(email, '@')+1:]
 }
 
 func stanzaErr(typ stanza.ErrorType, cond stanza.Condition) error {

@@ -27,24 +27,40 @@ var _ PuppetKeys = (*keys.Store)(nil)
 const puppetEmail = "bob@gmail.com"
 
 // startResponder runs a component answering for puppets from a real key
-// store and returns the store.
-func startResponder(t *testing.T, srv *prosodytest.Server) *keys.Store {
+// store and returns the store. Alice and carol are local users (their
+// queries may make new puppet keys); bob stands for a federated account.
+func startResponder(t *testing.T, srv *prosodytest.Server, opts ...func(*ResponderConfig)) *keys.Store {
 	t.Helper()
-	store, err := keys.OpenStore(t.TempDir(), zaptest.NewLogger(t))
+	store, _ := startResponderDir(t, srv, opts...)
+	return store
+}
+
+// startResponderDir is startResponder, also returning the key directory.
+func startResponderDir(t *testing.T, srv *prosodytest.Server, opts ...func(*ResponderConfig)) (*keys.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := keys.OpenStore(dir, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.InitDomainKey(srv.Component, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewResponder(ResponderConfig{Domain: srv.Component, Keys: store, Log: zaptest.NewLogger(t)})
+	cfg := ResponderConfig{Domain: srv.Component, Keys: store, Log: zaptest.NewLogger(t),
+		IsLocal: func(bare jid.JID) bool {
+			return bare.String() == srv.JID("alice") || bare.String() == srv.JID("carol")
+		}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r, err := NewResponder(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := xmpp.NewMux()
 	r.Register(mux)
 	startComponent(t, srv, mux)
-	return store
+	return store, dir
 }
 
 func TestResponderServesPuppetKey(t *testing.T) {

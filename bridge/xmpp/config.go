@@ -29,6 +29,16 @@ type Config struct {
 	BackoffMax  time.Duration // reconnect delay cap; default 30 s
 	AckTimeout  time.Duration // wait for the ack IQ; default 30 s
 
+	// Inbound IQ requests run on IQWorkers goroutines per link (default
+	// 4), never on the link's Serve goroutine; IQQueue requests may wait
+	// (default 64), more are refused with resource-constraint. IQTimeout
+	// bounds one handler call through its context (default 10 s);
+	// HandleIQAsync handlers have MaxAsyncIQ goroutines of their own and
+	// are bounded by the link only.
+	IQWorkers int
+	IQQueue   int
+	IQTimeout time.Duration
+
 	// Mux handles inbound IQ requests and messages; nil answers every IQ
 	// request with service-unavailable and drops messages.
 	Mux *Mux
@@ -83,6 +93,13 @@ func (c *Config) common() {
 	setDefault(&c.BackoffMin, 250*time.Millisecond)
 	setDefault(&c.BackoffMax, 30*time.Second)
 	setDefault(&c.AckTimeout, 30*time.Second)
+	setDefault(&c.IQTimeout, 10*time.Second)
+	if c.IQWorkers <= 0 {
+		c.IQWorkers = 4
+	}
+	if c.IQQueue <= 0 {
+		c.IQQueue = 64
+	}
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}

@@ -24,8 +24,13 @@
 // # Inbound stanzas
 //
 // Inbound <iq/> get/set requests are dispatched by payload name through a
-// Mux (unknown ones get service-unavailable, RFC 6120 §8.4); inbound
-// <message/> stanzas go to one MessageHandler with the whole element. Both
-// run on the session's Serve goroutine: they must consume their input
-// promptly and must not call Send (hand the work off instead).
+// Mux (unknown ones get service-unavailable, RFC 6120 §8.4). Their payload
+// is copied off the stream and they run on a small per-link worker pool
+// (Config.IQWorkers, with Config.IQQueue waiting; past that the request is
+// answered resource-constraint, type wait, at once), never on the Serve
+// goroutine, which must stay free to read the answers to Send's ack pings;
+// an IQ handler may call Send or IQ; one that blocks for long registers
+// with HandleIQAsync and gets a goroutine of its own (at most MaxAsyncIQ). Inbound <message/> stanzas go to one MessageHandler with the
+// whole element on the Serve goroutine: it must consume its input promptly
+// and must not call Send (hand the work off instead).
 package xmpp

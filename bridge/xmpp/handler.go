@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"fmt"
 
 	"go.uber.org/zap"
 	"mellium.im/xmlstream"
@@ -14,14 +13,10 @@ import (
 // handler is the mellium Handler for one link: it catches bounces of
 // messages Send is waiting on and dispatches the rest through the Mux.
 type handler struct {
-	c     *Component
-	l     *link
-	ctx   context.Context
-	async chan struct{} // semaphore of HandleIQAsync handlers running
+	c    *Component
+	ctx  context.Context
+	pool *iqPool
 }
-
-// MaxAsyncIQ bounds the HandleIQAsync handlers running at once per link.
-const MaxAsyncIQ = 16
 
 func (h *handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement) (err error) {
 	defer func() {
@@ -62,6 +57,9 @@ func (h *handler) message(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 	return nil
 }
 
+// iq reads the request on the Serve goroutine (bounded: the server caps a
+// stanza, and copyTokens caps the tokens) and hands it to the link's IQ
+// pool; unknown requests and a full pool are answered here at once.
 func (h *handler) iq(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	iq, err := stanza.NewIQ(*start)
 	if err != nil || (iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ) {
@@ -82,54 +80,19 @@ func (h *handler) iq(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 	if ie.h == nil {
 		return writeIQError(t, iq, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
 	}
-	payload := xmlstream.MultiReader(xmlstream.Token(*child), xmlstream.InnerElement(t))
-	if ie.async {
-		return h.iqAsync(t, ie.h, iq, payload)
-	}
-	resp, err := h.callIQ(ie.h, iq, payload)
+	payload, err := copyTokens(xmlstream.MultiReader(xmlstream.Token(*child), xmlstream.InnerElement(t)))
 	if err != nil {
-		return writeIQError(t, iq, toStanzaError(err))
+		var se *Error
+		if errors.As(err, &se) { // too large
+			return writeIQError(t, iq, stanza.Error{Type: stanza.Modify, Condition: stanza.NotAcceptable})
+		}
+		return err
 	}
-	_, err = xmlstream.Copy(t, iq.Result(resp))
-	return err
-}
-
-// iqAsync copies the request and answers it from a goroutine (see
-// Mux.HandleIQAsync).
-func (h *handler) iqAsync(t xmlstream.TokenReadEncoder, ih IQHandler, iq stanza.IQ, payload xml.TokenReader) error {
-	req, err := copyTokens(payload)
-	if err != nil {
-		return writeIQError(t, iq, stanza.Error{Type: stanza.Modify, Condition: stanza.NotAcceptable})
-	}
-	select {
-	case h.async <- struct{}{}:
-	default:
+	if !h.pool.offer(iqJob{async: ie.async, h: ie.h, iq: iq, payload: payload}) {
+		h.c.log.Debug("IQ refused: workers busy", zap.String("id", iq.ID))
 		return writeIQError(t, iq, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint})
 	}
-	go func() {
-		defer func() { <-h.async }()
-		resp, err := h.callIQ(ih, iq, req)
-		var out xml.TokenReader
-		if err != nil {
-			out = iq.Error(toStanzaError(err))
-		} else {
-			out = iq.Result(resp)
-		}
-		if err := h.l.sess.Send(h.ctx, out); err != nil {
-			h.c.log.Info("IQ response not sent: link gone", zap.String("id", iq.ID), zap.Error(err))
-		}
-	}()
 	return nil
-}
-
-func (h *handler) callIQ(ih IQHandler, iq stanza.IQ, payload xml.TokenReader) (resp xml.TokenReader, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			h.c.log.Error("panic in IQ handler", zap.Any("panic", r), zap.Stack("stack"))
-			resp, err = nil, fmt.Errorf("panic: %v", r)
-		}
-	}()
-	return ih(h.ctx, iq, payload)
 }
 
 func toStanzaError(err error) stanza.Error {

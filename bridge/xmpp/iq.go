@@ -107,17 +107,19 @@ func readIQResponse(resp xml.TokenReader) (xml.TokenReader, error) {
 func copyTokens(r xml.TokenReader) (xml.TokenReader, error) {
 	var toks tokens
 	for {
-		tok, err := r.Token()
+		tok, err := r.Token() // a reader may return its last token with io.EOF
+		if tok != nil {
+			if len(toks) >= maxResponseTokens {
+				return nil, Classify("not-acceptable", string(stanza.Cancel), "IQ response too large")
+			}
+			toks = append(toks, xml.CopyToken(tok))
+		}
 		if err == io.EOF {
 			return &toks, nil
 		}
 		if err != nil {
 			return nil, tempErr(ErrLinkLost, err)
 		}
-		if len(toks) >= maxResponseTokens {
-			return nil, Classify("not-acceptable", string(stanza.Cancel), "IQ response too large")
-		}
-		toks = append(toks, xml.CopyToken(tok))
 	}
 }
 

@@ -24,10 +24,12 @@ func newLink(sess *mellium.Session, conn net.Conn) *link {
 }
 
 // serve runs mellium's Serve with the component's handler until the
-// session ends, then marks the link dead.
+// session ends, then marks the link dead and waits for its IQ workers.
 func (l *link) serve(c *Component) error {
+	pool := startIQPool(c, l)
+	defer pool.stop()
 	defer l.cancel()
-	return l.sess.Serve(&handler{c: c, l: l, ctx: l.ctx, async: make(chan struct{}, MaxAsyncIQ)})
+	return l.sess.Serve(&handler{c: c, ctx: l.ctx, pool: pool})
 }
 
 // close ends the stream politely, then drops the connection so Serve

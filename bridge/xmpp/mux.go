@@ -42,15 +42,18 @@ type Mux struct {
 func NewMux() *Mux { return &Mux{iq: make(map[iqKey]iqEntry)} }
 
 // HandleIQ registers h for IQs of typ (get or set) whose first child is
-// named payload, e.g. {http://jabber.org/protocol/disco#info query}.
+// named payload, e.g. {http://jabber.org/protocol/disco#info query}. h runs
+// on the link's IQ worker pool with a copy of the payload, never on the
+// Serve goroutine, under Config.IQTimeout; it should answer promptly (a
+// slow one holds up the other quick handlers, not the link).
 func (m *Mux) HandleIQ(typ stanza.IQType, payload xml.Name, h IQHandler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.iq[iqKey{typ, payload}] = iqEntry{h: h}
 }
 
-// HandleIQAsync registers h like HandleIQ, but h runs on its own goroutine
-// with a copy of the request's payload, so it may block (send IQs of its
+// HandleIQAsync registers h like HandleIQ, but h runs on a goroutine of
+// its own (not one of the pool's), so it may block (send IQs of its
 // own and wait for their answers, write to disk) without holding up the
 // link's Serve loop, which delivers those answers. The response goes out on
 // the link the request came in on; if that link is gone by then, it is

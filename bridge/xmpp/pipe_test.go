@@ -25,7 +25,7 @@ type fakeServer struct {
 
 // pipeComponent runs a Component whose only connection is a net.Pipe to a
 // fakeServer, with the handshake already done.
-func pipeComponent(t *testing.T, ackTimeout time.Duration) (*xmpp.Component, *fakeServer) {
+func pipeComponent(t *testing.T, ackTimeout time.Duration, opts ...func(*xmpp.Config)) (*xmpp.Component, *fakeServer) {
 	t.Helper()
 	client, server := net.Pipe()
 	var once sync.Once
@@ -37,8 +37,12 @@ func pipeComponent(t *testing.T, ackTimeout time.Duration) (*xmpp.Component, *fa
 		}
 		return conn, nil
 	}
-	c := xmpp.New(xmpp.Config{Domain: "mail.example.org", Secret: "s", Dial: dial,
-		Log: zaptest.NewLogger(t), AckTimeout: ackTimeout, BackoffMin: time.Hour})
+	cfg := xmpp.Config{Domain: "mail.example.org", Secret: "s", Dial: dial,
+		Log: zaptest.NewLogger(t), AckTimeout: ackTimeout, BackoffMin: time.Hour}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := xmpp.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

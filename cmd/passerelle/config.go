@@ -150,6 +150,19 @@ type KeysConfig struct {
 	RcptLookupsPerMinute      float64 `toml:"rcpt_lookups_per_minute"`
 	RcptLookupBurst           int     `toml:"rcpt_lookup_burst"`
 	RcptLookupsPerTransaction int     `toml:"rcpt_lookups_per_transaction"`
+	// NewPuppets bounds the puppet keys XEP-0373 queries of local users
+	// may make (others only get existing ones): new puppets per hour.
+	NewPuppets NewPuppetsConfig `toml:"new_puppets"`
+}
+
+// NewPuppetsConfig is pep.NewPuppetLimits: new puppet keys per hour (also
+// the burst) per requesting user, per requesting domain, per
+// correspondent's mail domain, and in total.
+type NewPuppetsConfig struct {
+	PerUser       int `toml:"per_user"`
+	PerUserDomain int `toml:"per_user_domain"`
+	PerMailDomain int `toml:"per_mail_domain"`
+	Total         int `toml:"total"`
 }
 
 // PolicyConfig is the global rule plus per-domain and per-address rules.
@@ -286,6 +299,7 @@ func defaultConfig() Config {
 			RcptLookupsPerMinute:      60,
 			RcptLookupBurst:           30,
 			RcptLookupsPerTransaction: 10,
+			NewPuppets:                NewPuppetsConfig{PerUser: 30, PerUserDomain: 300, PerMailDomain: 100, Total: 600},
 		},
 		Reverse: ReverseConfig{Workers: 4, RatePerMinute: 30, Burst: 10, MaxRecipientsPerHour: 100,
 			DownloadTimeout: Duration{reverse.DefaultDownloadTimeout}},

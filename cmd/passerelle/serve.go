@@ -122,7 +122,11 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if err := g.buildRelay(); err != nil {
 		return nil, err
 	}
-	rcfg := pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log}
+	np := cfg.Keys.NewPuppets
+	rcfg := pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log,
+		IsLocal: g.isLocalJID,
+		NewPuppets: pep.NewPuppetLimits{PerUser: np.PerUser, PerUserDomain: np.PerUserDomain,
+			PerMailDomain: np.PerMailDomain, Total: np.Total}}
 	if g.peer != nil {
 		rcfg.Features, rcfg.Forms = []string{peer.Feature}, [][]xml.Token{g.peer.publisher.Form()}
 	}
@@ -364,4 +368,11 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
+}
+
+// isLocalJID reports whether bare is a user of this provider: the
+// directory maps it to a local address (the reverse path's sender rule).
+func (g *gateway) isLocalJID(bare jid.JID) bool {
+	_, ok := g.policy.Email(bare.String())
+	return ok
 }

@@ -53,6 +53,12 @@ func (c *Config) validate() []error {
 	if k := c.Keys; k.RcptLookupsPerMinute <= 0 || k.RcptLookupBurst <= 0 || k.RcptLookupsPerTransaction <= 0 {
 		add(errors.New("keys.rcpt_lookups_per_minute, keys.rcpt_lookup_burst, keys.rcpt_lookups_per_transaction: must be positive"))
 	}
+	for k, v := range map[string]int{"per_user": c.Keys.NewPuppets.PerUser, "per_user_domain": c.Keys.NewPuppets.PerUserDomain,
+		"per_mail_domain": c.Keys.NewPuppets.PerMailDomain, "total": c.Keys.NewPuppets.Total} {
+		if v <= 0 {
+			add(fmt.Errorf("keys.new_puppets.%s: %d (want a positive number per hour)", k, v))
+		}
+	}
 	errs = append(errs, c.validateReverse()...)
 	errs = append(errs, c.Egress.validate()...)
 	errs = append(errs, c.Inbound.validate()...)
