@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	mellium "mellium.im/xmpp"
 	"mellium.im/xmpp/component"
 	"mellium.im/xmpp/jid"
 )
@@ -134,19 +136,49 @@ func (c *Component) connect(ctx context.Context) (*link, error) {
 	}
 	conn = newTraceConn(conn, c.log)
 	if c.cfg.Client != nil {
-		sess, err := c.clientSession(hsCtx, conn)
+		sess, err := handshake(hsCtx, conn, func(ctx context.Context) (*mellium.Session, error) {
+			return c.clientSession(ctx, conn)
+		})
 		if err != nil {
 			conn.Close()
 			return nil, err
 		}
 		return newLink(sess, conn), nil
 	}
-	sess, err := component.NewSession(hsCtx, c.domain, []byte(c.cfg.Secret), conn)
+	sess, err := handshake(hsCtx, conn, func(ctx context.Context) (*mellium.Session, error) {
+		return component.NewSession(ctx, c.domain, []byte(c.cfg.Secret), conn)
+	})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("component handshake as %s: %w", c.domain, err)
 	}
 	return newLink(sess, conn), nil
+}
+
+// handshake runs negotiate (a mellium session constructor) with ctx's
+// deadline as the connection's and ctx's cancellation closing the
+// connection, but never hands ctx to mellium: its negotiation watches the
+// context in a goroutine and, when the context ends just as negotiation
+// returns, may still set a deadline in the past on the connection, failing
+// the session's first read ("i/o timeout") after a successful handshake.
+func handshake(ctx context.Context, conn net.Conn, negotiate func(context.Context) (*mellium.Session, error)) (*mellium.Session, error) {
+	if d, ok := ctx.Deadline(); ok {
+		if err := conn.SetDeadline(d); err != nil {
+			return nil, err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sess, err := negotiate(context.Background())
+	if !stop() { // ctx ended: the connection is closed
+		return nil, errors.Join(ctx.Err(), err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	return sess, nil
 }
 
 func (c *Component) setLink(l *link) {
