@@ -32,8 +32,8 @@ func TestResponderNewPuppetLimits(t *testing.T) {
 	bob := client(ctx, t, srv, "bob", users["bob"])
 	carol := client(ctx, t, srv, "carol", users["carol"])
 
-	served, refused := queryMany(ctx, t, alice, srv, "a", flood)
-	if served != perUser || refused["resource-constraint"] != flood-perUser {
+	made, refused := queryMany(ctx, t, alice, srv, "a", flood)
+	if served := len(made); served != perUser || refused["resource-constraint"] != flood-perUser {
 		t.Fatalf("local user: %d served, refusals %v; want %d served, %d resource-constraint",
 			served, refused, perUser, flood-perUser)
 	}
@@ -41,8 +41,8 @@ func TestResponderNewPuppetLimits(t *testing.T) {
 		t.Fatalf("%d puppet key files after the flood, want %d", n, perUser)
 	}
 
-	served, refused = queryMany(ctx, t, bob, srv, "b", flood)
-	if served != 0 || refused["item-not-found"] != flood {
+	got, refused := queryMany(ctx, t, bob, srv, "b", flood)
+	if served := len(got); served != 0 || refused["item-not-found"] != flood {
 		t.Fatalf("federated account: %d served, refusals %v; want none served, all item-not-found", served, refused)
 	}
 	if n := countFiles(t, dir); n != perUser {
@@ -52,7 +52,7 @@ func TestResponderNewPuppetLimits(t *testing.T) {
 	// Existing puppets (the ones alice made) are served to anyone, alice
 	// included, though she is over her limit.
 	for _, q := range []ClientQuerier{alice, bob} {
-		if _, err := rawItems(ctx, q, floodPuppet(t, srv, "a", 0), NodeMetadata); err != nil {
+		if _, err := rawItems(ctx, q, floodPuppet(t, srv, "a", made[0]), NodeMetadata); err != nil {
 			t.Fatalf("existing puppet refused: %v", err)
 		}
 	}
@@ -72,23 +72,30 @@ func floodPuppet(t *testing.T, srv *prosodytest.Server, prefix string, i int) ji
 }
 
 // queryMany asks n distinct new puppets for their metadata node, all at
-// once, and counts the answers.
-func queryMany(ctx context.Context, t *testing.T, q ClientQuerier, srv *prosodytest.Server, prefix string, n int) (int, map[string]int) {
+// once, and returns the indexes of those served and the refusals by
+// condition.
+func queryMany(ctx context.Context, t *testing.T, q ClientQuerier, srv *prosodytest.Server, prefix string, n int) ([]int, map[string]int) {
 	t.Helper()
-	errs := make(chan error, n)
+	type answer struct {
+		i   int
+		err error
+	}
+	answers := make(chan answer, n)
 	for i := range n {
 		go func() {
 			_, err := rawItems(ctx, q, floodPuppet(t, srv, prefix, i), NodeMetadata)
-			errs <- err
+			answers <- answer{i, err}
 		}()
 	}
-	served, refused := 0, map[string]int{}
+	var served []int
+	refused := map[string]int{}
 	for range n {
-		err := <-errs
+		a := <-answers
+		err := a.err
 		var xe *xmpp.Error
 		switch {
 		case err == nil:
-			served++
+			served = append(served, a.i)
 		case errors.As(err, &xe):
 			refused[xe.Condition]++
 		default:
