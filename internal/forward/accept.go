@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"passerelle/bridge/jidesc"
 	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
+	"passerelle/gateway/authres"
 	"passerelle/gateway/mime"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
@@ -50,6 +52,21 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 	if err != nil {
 		return err
 	}
+	return f.accept(ctx, env, data, auth)
+}
+
+// AcceptPeer is Accept for mail another Passerelle site handed over
+// (internal/peer): the peer route verified that gateway (its signature,
+// the record of senderDomain naming it), which stands in for DKIM: mail
+// whose From is in senderDomain is not marked as unverified; other mail is.
+func (f *Forward) AcceptPeer(ctx context.Context, env *smtpd.Envelope, data []byte, gateway, senderDomain string) error {
+	stripped := authres.StripOwn(data, f.cfg.Hostname)
+	field := fmt.Sprintf("Authentication-Results: %s; x-passerelle-peer=pass (gateway %s) smtp.mailfrom=%s\r\n",
+		f.cfg.Hostname, gateway, senderDomain)
+	return f.accept(ctx, env, stripped, authentication{field: field, peerDomain: senderDomain})
+}
+
+func (f *Forward) accept(ctx context.Context, env *smtpd.Envelope, data []byte, auth authentication) error {
 	raw := env.Prepend(data, auth.field, env.Received) // no copy of the message (H4)
 	m, err := mime.Parse(raw, f.cfg.MIMELimits)
 	if err != nil {
@@ -63,6 +80,9 @@ func (f *Forward) Accept(ctx context.Context, env *smtpd.Envelope, data []byte) 
 		if puppet, err = jidesc.PuppetJID(sender, f.cfg.ComponentDomain); err != nil {
 			return wrap("puppet JID", err)
 		}
+	}
+	if auth.peerDomain != "" {
+		auth.mark = !strings.EqualFold(sender[strings.LastIndexByte(sender, '@')+1:], auth.peerDomain)
 	}
 	if env.Session.AuthUser != "" {
 		vouched, err := f.bindSender(env, m, data, sender)

@@ -33,6 +33,9 @@ type authentication struct {
 	field string // Authentication-Results field to prepend, or ""
 	mark  bool   // warn the reader that the sender is unverified
 	learn bool   // the From passed DKIM/DMARC: its Autocrypt header may teach a key
+	// peerDomain is the sender domain a peer gateway was verified for
+	// (AcceptPeer): mark is decided against the From once parsed.
+	peerDomain string
 }
 
 // authenticate checks the sender of mail from an unauthenticated session

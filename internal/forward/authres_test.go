@@ -103,3 +103,39 @@ func openSpooled(t *testing.T, sp *fakeSpool) *payload.Payload {
 	}
 	return p
 }
+
+// TestAcceptPeer: mail a verified peer gateway handed over is recorded as
+// such and not marked when its From is in the domain the gateway was
+// verified for; a From elsewhere is marked. Forged fields are removed.
+func TestAcceptPeer(t *testing.T) {
+	forged := "Authentication-Results: MX.example.org; dkim=pass header.d=remote.example\r\n"
+	for _, tc := range []struct {
+		name, verified string
+		wantMark       bool
+	}{
+		{"From in the verified domain", "remote.example", false},
+		{"From elsewhere", "other.example", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := &fakeSpool{}
+			f := newTestForward(t, fakeKeys{"alice@example.org": nil}, sp)
+			route, err := f.Rcpt(context.Background(), &smtpd.Info{}, "bob@remote.example", "alice@example.org")
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := &smtpd.Envelope{From: "bob@" + tc.verified, Received: "Received: from mail.remote.example by y; now\r\n",
+				Recipients: []smtpd.Recipient{{Addr: "alice@example.org", Route: route}}}
+			if err := f.AcceptPeer(context.Background(), env, []byte(forged+testMail), "mail."+tc.verified, tc.verified); err != nil {
+				t.Fatal(err)
+			}
+			p := openSpooled(t, sp)
+			if got := strings.HasPrefix(p.Body, "⚠ Warning:"); got != tc.wantMark {
+				t.Errorf("marked = %v, want %v", got, tc.wantMark)
+			}
+			want := "Authentication-Results: mx.example.org; x-passerelle-peer=pass (gateway mail." + tc.verified + ") smtp.mailfrom=" + tc.verified + "\r\n"
+			if raw := string(p.Mail.Raw); !strings.HasPrefix(raw, want) || strings.Contains(raw, "MX.example.org; dkim=pass") {
+				t.Errorf("stored mail:\n%s", raw)
+			}
+		})
+	}
+}

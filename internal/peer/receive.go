@@ -34,6 +34,13 @@ type Local interface {
 	Accept(ctx context.Context, env *smtpd.Envelope, data []byte) error
 }
 
+// PeerSink is implemented by a Local that can record that the peer route
+// verified the sender domain (forward.Forward.AcceptPeer), so the mail is
+// not marked as unverified.
+type PeerSink interface {
+	AcceptPeer(ctx context.Context, env *smtpd.Envelope, data []byte, gateway, senderDomain string) error
+}
+
 // Spooler stores a message durably (queue.Queue).
 type Spooler interface {
 	Put(ctx context.Context, env *queue.Envelope, bodies ...io.Reader) error
@@ -349,7 +356,13 @@ func (r *Receiver) store(ctx context.Context, from jid.JID, env *peermsg.Envelop
 	if err != nil {
 		return nil, err
 	}
-	if err := r.cfg.Local.Accept(ctx, senv, raw); err != nil {
+	accept := r.cfg.Local.Accept
+	if ps, ok := r.cfg.Local.(PeerSink); ok {
+		accept = func(ctx context.Context, se *smtpd.Envelope, data []byte) error {
+			return ps.AcceptPeer(ctx, se, data, from.String(), env.SenderDomain)
+		}
+	}
+	if err := accept(ctx, senv, raw); err != nil {
 		se := smtpd.SMTPError(err)
 		log.Info("local path did not take the transfer", zap.Int("code", se.Code), zap.Error(err))
 		if se.Code < 500 {
