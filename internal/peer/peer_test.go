@@ -244,3 +244,25 @@ func TestDedupSeededFromSpool(t *testing.T) {
 		t.Fatalf("%d accepts: the retry after the crash stored the mail again", f.local.accepted())
 	}
 }
+
+// TestServedKeyRefetchedOnMismatch: after the peer changes its key and its
+// record, a served key still in the cache disagrees with the new record;
+// discovery asks the peer again instead of calling it an impostor, and the
+// trust store decides about the new key.
+func TestServedKeyRefetchedOnMismatch(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.discoveryA.Resolve(context.Background(), "b.example"); err != nil {
+		t.Fatal(err)
+	}
+	newKey := domainKey(t, "mail.b.example")
+	pub, _ := NewPublisher(newKey, []string{"b.example"})
+	f.net.sites["mail.b.example"].pub = pub
+	f.records.set("b.example", Record{JID: "mail.b.example", Fingerprint: Fingerprint(newKey)})
+	p, err := f.discoveryA.Resolve(context.Background(), "b.example")
+	if err != nil {
+		t.Fatalf("after a key change: %v", err)
+	}
+	if p.Fingerprint != Fingerprint(newKey) {
+		t.Fatalf("resolved %s, want the new key", p.Fingerprint)
+	}
+}
