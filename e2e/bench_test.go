@@ -213,7 +213,11 @@ func startLoadGateway(b *testing.B, srv *prosodytest.Server) *gateway {
 	if err := template.Must(template.New("load").Parse(loadConfig)).Execute(&buf, cfg); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(g.path, buf.Bytes(), 0o600); err != nil {
+	conf := buf.Bytes()
+	if w := os.Getenv("PASSERELLE_BENCH_WORKERS"); w != "" { // spool.workers, to see what it changes
+		conf = bytes.Replace(conf, []byte("[spool]\n"), []byte("[spool]\nworkers = "+w+"\n"), 1)
+	}
+	if err := os.WriteFile(g.path, conf, 0o600); err != nil {
 		b.Fatal(err)
 	}
 	if out, err := exec.Command(binary, "keys", "init", "-c", g.path).CombinedOutput(); err != nil {

@@ -28,6 +28,7 @@ type Component struct {
 	up      chan struct{} // closed when cur becomes non-nil
 	running bool
 	pending map[string]chan *Error // bounces awaited by Send, by stanza id
+	acks    ackShare               // pings shared by concurrent Sends
 }
 
 // New returns a Component; configuration errors surface from Run and Send.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,4 +181,60 @@ func TestPipeLinkLost(t *testing.T) {
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }
 	return errors.As(err, &te) && te.Temporary()
+}
+
+// TestPipeSharedAck sends three messages while a ping is unanswered: no
+// second ping goes out while one is in flight (the three messages follow
+// it directly), and once it is answered the three share the pings that
+// follow them, each Send returning only after a ping sent after its own
+// message was answered.
+func TestPipeSharedAck(t *testing.T) {
+	c, fs := pipeComponent(t, 5*time.Second)
+	first, ping1, _ := sendAsync(t, c, fs)
+	res := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			res <- c.Send(context.Background(), xmpp.Message{ID: fmt.Sprintf("m%d", i+2),
+				To: jid.MustParse("alice@example.org"), Payload: body("x")})
+		}()
+	}
+	for range 3 {
+		if el := fs.next(t); el.Name.Local != "message" {
+			t.Fatalf("got <%s> while a ping was in flight, want the three messages", el.Name.Local)
+		}
+	}
+	fs.write(t, fmt.Sprintf(`<iq type='result' id='%s' from='example.org' to='mail.example.org'/>`, ping1))
+	if err := <-first; err != nil {
+		t.Fatalf("first Send: %v", err)
+	}
+	// Answer every further ping, from another goroutine, until the three
+	// Sends return.
+	var pings atomic.Int32
+	go func() {
+		for {
+			tok, err := fs.dec.Token()
+			if err != nil {
+				return
+			}
+			if el, ok := tok.(xml.StartElement); ok && el.Name.Local == "iq" {
+				pings.Add(1)
+				_ = fs.dec.Skip()
+				fmt.Fprintf(fs.conn, `<iq type='result' id='%s' from='example.org' to='mail.example.org'/>`, attr(el, "id"))
+			}
+		}
+	}()
+	for range 3 {
+		select {
+		case err := <-res:
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a Send never returned")
+		}
+	}
+	if n := pings.Load(); n < 1 || n > 3 {
+		t.Errorf("%d pings for 3 messages", n)
+	}
+	t.Logf("3 messages acknowledged by %d ping(s)", pings.Load())
 }

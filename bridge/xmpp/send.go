@@ -23,7 +23,8 @@ type Message struct {
 }
 
 // Send writes m and returns nil only once the server has answered an
-// XEP-0199 ping sent after it on the same stream (see the package doc). A
+// XEP-0199 ping sent after it on the same stream (see the package doc);
+// concurrent Sends to one domain share that ping (ackShare). A
 // bounce of m is returned as *Error; link trouble as a temporary error
 // wrapping ErrNotConnected, ErrLinkLost or ErrAckTimeout. While
 // disconnected, Send waits for the link until ctx is done.
@@ -47,7 +48,7 @@ func (c *Component) Send(ctx context.Context, m Message) error {
 	if err := l.sess.Send(ctx, m.tokens()); err != nil {
 		return tempErr(ErrLinkLost, err)
 	}
-	ackErr := c.ack(ctx, l, m.To.Domain())
+	ackErr := c.sharedAck(ctx, l, m.To.Domain())
 	select {
 	case e := <-bounce: // handled before the ack by the in-order Serve loop
 		return e

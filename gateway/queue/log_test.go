@@ -403,3 +403,40 @@ func TestCounterFollowsTheLog(t *testing.T) {
 		t.Fatalf("after a Remove: %d", n)
 	}
 }
+
+// TestRemoveRidesTheNextFsync: a removal is appended without an fsync of
+// its own (the next commit carries it, and Close syncs it), except for a
+// message with body files, whose record must be durable before they go.
+func TestRemoveRidesTheNextFsync(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &blockingFS{first: make(chan struct{}), release: make(chan struct{})}
+	close(fsys.release)
+	s, err := newFileStore(dir, zaptest.NewLogger(t), fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncs := func() int {
+		fsys.mu.Lock()
+		defer fsys.mu.Unlock()
+		return fsys.syncs
+	}
+	ctx := context.Background()
+	small, large := testEnvelope("a@example.net"), testEnvelope("b@example.net")
+	mustPut(t, s, small, plainMessage)
+	mustPut(t, s, large, largeCipher)
+	before := syncs()
+	if err := s.Remove(ctx, small.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs() - before; n != 0 {
+		t.Errorf("Remove of an inline message took %d fsyncs, want 0", n)
+	}
+	if err := s.Remove(ctx, large.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs() - before; n != 1 {
+		t.Errorf("Remove of a message with a body file took %d fsyncs in all, want 1", n)
+	}
+	_ = s.Close()
+	assertNoEntry(t, dir)
+}

@@ -97,8 +97,14 @@ func sameRecipients(old, upd []Recipient) error {
 	return nil
 }
 
-// Remove implements [Store]. The removal record is the commit point;
-// body files left by a crash after it are orphans that Recover deletes.
+// Remove implements [Store]. The removal record is the commit point; it
+// is appended without waiting for its fsync (the next group commit
+// carries it), as Postfix unlinks a delivered queue file without syncing
+// its directory: a crash just after can only bring back a message already
+// delivered, to be delivered again under the same stanza id. A message
+// with body files waits for its record before they are deleted, so a crash
+// never brings back a message without its bodies. Body files left by a
+// crash after the record are orphans that Recover deletes.
 func (s *FileStore) Remove(ctx context.Context, id string) error {
 	if err := s.remove(id, opRemove, ""); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
@@ -125,8 +131,14 @@ func (s *FileStore) removeEntry(en *logEntry, op, reason string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.commit(rec); err != nil {
+	pos, err := s.w.append(rec)
+	if err != nil {
 		return err
+	}
+	if op != opRemove || slicesAny(en.inline, func(off int64) bool { return off < 0 }) {
+		if err := s.w.wait(pos); err != nil {
+			return err
+		}
 	}
 	s.imu.Lock()
 	if s.idx[id] == en {

@@ -221,7 +221,8 @@ func (w *wal) rotateLocked() error {
 	return nil
 }
 
-// close closes the active segment (every acknowledged record is synced).
+// close syncs what no writer waited for (removals) and closes the active
+// segment.
 func (w *wal) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -231,7 +232,15 @@ func (w *wal) close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := w.f.Close()
+	var err error
+	if w.lsn > w.synced && !w.broken {
+		if err = w.f.Sync(); err == nil {
+			w.synced = w.lsn
+		}
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
 	w.f = nil
 	return err
 }
