@@ -166,6 +166,19 @@ func TestPeerRoute(t *testing.T) {
 		if !p.b.gw.logContains("end-to-end copies stored") {
 			t.Error("B did not store the mail as an end-to-end copy")
 		}
+		// One message: the next one bob gets is a later mail, not a copy.
+		flush := fmt.Sprintf("flush-%x", time.Now().UnixNano())
+		if err := p.sendA("alice@a.example", "bob@b.example", peerMail("alice@a.example", "bob@b.example", flush)); err != nil {
+			t.Fatal(err)
+		}
+		next := bob.next(t, 60*time.Second)
+		nct, err := ox.DecodeElement([]byte(next.OpenPGP.Data), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain, _ := gpgDecrypt(t, nct, bobKey, p.a.key); !strings.Contains(plain, flush) {
+			t.Fatalf("bob's next message is not the later mail (a duplicate?): %.200q", plain)
+		}
 		for _, dir := range []string{p.a.srv.Dir, p.b.srv.Dir, filepath.Join(p.a.gw.cfg.Dir, "spool"), filepath.Join(p.b.gw.cfg.Dir, "spool")} {
 			if f := grepTree(t, dir, marker); f != "" {
 				t.Errorf("plaintext marker found in %s", f)
@@ -187,6 +200,13 @@ func TestPeerRoute(t *testing.T) {
 		if got := stripTrace(c.crlf()); got != mail+"\r\n" {
 			t.Fatalf("the MTA got, apart from trace fields:\n%q\nwant\n%q", got, mail)
 		}
+		// Once: after a later mail arrived, still one copy.
+		flush := fmt.Sprintf("flush-mta-%x", time.Now().UnixNano())
+		if err := p.sendA("alice@a.example", "carol@b.example", peerMail("alice@a.example", "carol@b.example", flush)); err != nil {
+			t.Fatal(err)
+		}
+		p.mta.wait(t, flush, 60*time.Second)
+		p.mta.reread(t, marker)
 	})
 
 	t.Run("refusals", func(t *testing.T) {
