@@ -64,6 +64,7 @@ type gwConfig struct {
 	Encryption      string   // policy for Domain
 	NoKey           string
 	RetryInitial    string
+	RetryMax        string // default 2s
 	MaxMessageBytes int64
 	Extra           string // raw TOML appended at the end
 	XMPPExtra       string // raw TOML inside [xmpp]
@@ -89,7 +90,7 @@ listen = "{{.MXAddr}}"
 dir = "spool"
 workers = 4
 retry_initial = "{{.RetryInitial}}"
-retry_max = "2s"
+retry_max = "{{if .RetryMax}}{{.RetryMax}}{{else}}2s{{end}}"
 lifetime = "1h"
 [xmpp]
 component_addr = "{{.ComponentAddr}}"

@@ -22,13 +22,17 @@ type opsEnv struct {
 	http  string // base URL of /metrics, /healthz, /readyz
 }
 
-func newOpsEnv(t *testing.T, extra string) *opsEnv {
+func newOpsEnv(t *testing.T, tweak func(*gwConfig)) *opsEnv {
 	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
 	addr := freePort(t)
-	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
-		Extra: "[metrics]\nlisten = \"" + addr + "\"\n" + extra})
+	cfg := gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	cfg.Extra = "[metrics]\nlisten = \"" + addr + "\"\n" + cfg.Extra
+	gw := startGateway(t, cfg)
 	importKey(t, gw, newUserKey(t, "alice@"+srv.Domain))
 	env := &opsEnv{srv: srv, gw: gw, http: "http://" + addr}
 	env.alice = newInbox(ctxT(t, time.Minute), t, srv, "alice", "alice-pw")
@@ -106,7 +110,7 @@ func (env *opsEnv) waitReadyz(t *testing.T, code int) string {
 // TestMetricsAndReadiness reads /metrics while mail flows through a real
 // Prosody, and /readyz while Prosody is stopped and after it is back.
 func TestMetricsAndReadiness(t *testing.T) {
-	env := newOpsEnv(t, "")
+	env := newOpsEnv(t, nil)
 	if code, body := env.get(t, "/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}

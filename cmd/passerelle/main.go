@@ -40,6 +40,14 @@ Usage:
   passerelle peers forget -c FILE DOMAIN
                                      drop DOMAIN's pin: its next contact is a first contact again
   passerelle queue list -c FILE      what is in the spool: each recipient's state, tries, next try, last error
+  passerelle queue show -c FILE ID   one message: envelope, each recipient's state and last try (never the body)
+  passerelle queue retry -c FILE ID|--all
+                                     make a message (every message) due now
+  passerelle queue hold -c FILE ID   stop delivering a message until released
+  passerelle queue release -c FILE ID
+                                     undo hold; due now
+  passerelle queue delete -c FILE [--silent] ID
+                                     end a message; its sender gets a DSN unless --silent
   passerelle hash-password           read a password on stdin, print its bcrypt hash
                                      (for smtp.submission.users.password_hash)
   passerelle version                 print the version
@@ -84,7 +92,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "policy":
 		return policyCmd(rest, stdout)
 	case "queue":
-		return queueCmd(rest, stdout)
+		return queueCmd(ctx, rest, stdout)
 	case "peers":
 		return peersCmd(ctx, rest, stdout)
 	case "keys":

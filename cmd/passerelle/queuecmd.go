@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,26 +17,155 @@ import (
 	"passerelle/internal/reverse"
 )
 
-// queueCmd implements `passerelle queue list`: what is in the spool, per
-// recipient, read without disturbing a running gateway.
-func queueCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "list" {
-		return usageError{"queue: want 'queue list -c FILE'"}
+// queueCmd implements `passerelle queue list|show|retry|hold|release|delete`.
+// list and show read the spool (show asks a running gateway first);
+// the others are commands to the running gateway (control.go).
+func queueCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"queue: want list, show, retry, hold, release or delete"}
 	}
-	path, _, err := configFlag("queue list", args[1:])
+	sub := args[0]
+	fs := flag.NewFlagSet("queue "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("c", "", "configuration file")
+	all := fs.Bool("all", false, "retry: every message")
+	silent := fs.Bool("silent", false, "delete: send no DSN")
+	ids, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return usageError{fmt.Sprintf("queue %s: %v", sub, err)}
+	}
+	if *path == "" {
+		return usageError{"queue " + sub + ": -c FILE is required"}
+	}
+	want := 1
+	switch {
+	case sub == "list" || (sub == "retry" && *all):
+		want = 0
+	case sub == "show", sub == "retry", sub == "hold", sub == "release", sub == "delete":
+	default:
+		return usageError{fmt.Sprintf("queue: unknown command %q", sub)}
+	}
+	if len(ids) != want || (*all && sub != "retry") || (*silent && sub != "delete") {
+		return usageError{fmt.Sprintf("queue %s: wrong arguments (see help)", sub)}
+	}
+	cfg, err := LoadConfig(*path)
 	if err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(path)
+	if sub == "list" {
+		envs, damaged, err := queue.Snapshot(cfg.Spool.Dir)
+		if err != nil {
+			return err
+		}
+		printQueue(stdout, envs, damaged, time.Now())
+		return nil
+	}
+	req := controlRequest{Op: sub, All: *all, Silent: *silent}
+	if want == 1 {
+		req.ID = ids[0]
+	}
+	resp, err := askGateway(ctx, cfg.Spool.Dir, req)
+	if sub == "show" && errors.Is(err, errNoGateway) {
+		return showFromSpool(stdout, cfg.Spool.Dir, req.ID)
+	}
 	if err != nil {
 		return err
 	}
-	envs, damaged, err := queue.Snapshot(cfg.Spool.Dir)
-	if err != nil {
-		return err
+	if resp.Error != "" {
+		return errors.New(resp.Error)
 	}
-	printQueue(stdout, envs, damaged, time.Now())
+	switch sub {
+	case "show":
+		printEnvelope(stdout, resp.Envelope, time.Now())
+	case "retry":
+		fmt.Fprintf(stdout, "%d message(s) due now\n", resp.N)
+	case "delete":
+		if *silent {
+			fmt.Fprintf(stdout, "%s deleted, no DSN\n", req.ID)
+		} else {
+			fmt.Fprintf(stdout, "%s deleted; its sender gets a DSN\n", req.ID)
+		}
+	default:
+		fmt.Fprintf(stdout, "%s %s\n", req.ID, map[string]string{"hold": "held", "release": "released"}[sub])
+	}
 	return nil
+}
+
+// parseInterspersed parses flags before, between and after the
+// positional arguments, which it returns.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// showFromSpool is `queue show` with no gateway running: the envelope as
+// the spool holds it.
+func showFromSpool(w io.Writer, dir, id string) error {
+	envs, _, err := queue.Snapshot(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range envs {
+		if e.ID == id {
+			printEnvelope(w, e, time.Now())
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+}
+
+// printEnvelope is `queue show`: the envelope and each recipient's state
+// and last attempt; never a body (only its kind and size).
+func printEnvelope(w io.Writer, e *queue.Envelope, now time.Time) {
+	from := e.From
+	if from == "" {
+		from = "<>"
+	}
+	fmt.Fprintf(w, "id:        %s\nfrom:      %s\nreceived:  %s (%s ago)\n", e.ID, from,
+		e.Received.UTC().Format(time.RFC3339), now.Sub(e.Received).Round(time.Second))
+	if e.EnvID != "" {
+		fmt.Fprintf(w, "envid:     %s\n", oneLine(e.EnvID, 100))
+	}
+	if e.IsDSN {
+		fmt.Fprintln(w, "kind:      a delivery status notification")
+	}
+	for i, b := range e.Bodies {
+		fmt.Fprintf(w, "body %d:    %s, %d bytes\n", i, b.Kind, b.Size)
+	}
+	for _, r := range e.Recipients {
+		state := string(r.State)
+		if r.Held {
+			state += ", held"
+		}
+		fmt.Fprintf(w, "recipient: %s\n  route:    %s (%s)\n  state:    %s\n  attempts: %d\n", r.Addr, r.Route, waitingFor(r), state, r.Attempts)
+		if !r.LastAttempt.IsZero() {
+			fmt.Fprintf(w, "  last try: %s\n", r.LastAttempt.UTC().Format(time.RFC3339))
+		}
+		if r.State == queue.StatePending && !r.Held && !r.NextAttempt.IsZero() {
+			fmt.Fprintf(w, "  next try: %s\n", r.NextAttempt.UTC().Format(time.RFC3339))
+		}
+		if r.LastError != "" {
+			fmt.Fprintf(w, "  error:    %s\n", oneLine(r.LastError, 200))
+		}
+		if r.Diag != nil {
+			fmt.Fprintf(w, "  status:   %s %s\n", r.Diag.Status, oneLine(r.Diag.Text, 160))
+		}
+		if len(r.Notify) > 0 || r.ORCPT != "" {
+			fmt.Fprintf(w, "  dsn:      notify=%s orcpt=%s\n", strings.Join(r.Notify, ","), oneLine(r.ORCPT, 100))
+		}
+		if r.DelayReported {
+			fmt.Fprintln(w, "  delay notice sent")
+		}
+	}
 }
 
 func printQueue(w io.Writer, envs []*queue.Envelope, damaged []queue.Damaged, now time.Time) {
@@ -55,7 +187,7 @@ func printQueue(w io.Writer, envs []*queue.Envelope, damaged []queue.Damaged, no
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, now.Sub(e.Received).Round(time.Second),
-				from, r.Addr, r.Route, waitingFor(r), r.State, r.Attempts, next, oneLine(r.LastError, 80))
+				from, r.Addr, r.Route, waitingFor(r), stateOf(r), r.Attempts, next, oneLine(r.LastError, 80))
 		}
 	}
 	tw.Flush()
@@ -63,6 +195,13 @@ func printQueue(w io.Writer, envs []*queue.Envelope, damaged []queue.Damaged, no
 	for _, d := range damaged {
 		fmt.Fprintf(w, "unreadable envelope %s: %s (the gateway quarantines it at its next start)\n", d.ID, oneLine(d.Reason, 120))
 	}
+}
+
+func stateOf(r queue.Recipient) string {
+	if r.Held && r.State == queue.StatePending {
+		return "held"
+	}
+	return string(r.State)
 }
 
 func oneLine(s string, n int) string {

@@ -56,6 +56,7 @@ type gateway struct {
 	relay     *relayParts          // relay.go: nil without [relay] mode
 	metrics   *metrics             // metrics.go: always counted
 	health    *healthServer        // metrics.go: nil without metrics.listen
+	control   *controlServer       // control.go: spool.dir/control.sock
 }
 
 // wkdClient is the HTTP client of the WKD sources, made once: it dials
@@ -157,6 +158,11 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 		return nil, err
 	}
 	if err := g.listenMetrics(); err != nil {
+		g.closeListeners()
+		store.Close()
+		return nil, err
+	}
+	if err := g.listenControl(); err != nil {
 		g.closeListeners()
 		store.Close()
 		return nil, err
@@ -333,6 +339,7 @@ func (g *gateway) run(ctx context.Context) error {
 	if g.health != nil {
 		eg.Go(func() error { return g.health.serve(egCtx, g.log) })
 	}
+	eg.Go(func() error { return g.control.serve(egCtx) })
 	for _, l := range g.servers {
 		eg.Go(func() error { return ignoreCanceled(l.srv.Serve(egCtx, l.ln)) })
 		g.log.Info("listening", zap.String("listener", l.name), zap.String("addr", l.ln.Addr().String()))
@@ -360,6 +367,9 @@ func (g *gateway) run(ctx context.Context) error {
 func (g *gateway) closeListeners() {
 	for _, l := range g.servers {
 		_ = l.ln.Close()
+	}
+	if g.health != nil {
+		_ = g.health.ln.Close()
 	}
 }
 

@@ -19,7 +19,11 @@ type entry struct {
 	notBefore time.Time // set after a store error, to avoid spinning
 	at        time.Time // dueAt, cached while in the heap
 	seq       uint64    // order of entering the heap, for ties
+	index     int       // position in the heap; -1 while a worker has it
 }
+
+// idle reports whether the entry is in the heap (no worker has it).
+func (e *entry) idle() bool { return e.index >= 0 }
 
 // result is what a worker hands back: the message's new state, or nil env
 // if it left the store (removed or quarantined).
@@ -83,6 +87,8 @@ func (d *dispatcher) loop(ctx, workCtx context.Context) {
 			d.finish(r)
 		case reply := <-d.q.statsReq:
 			reply <- d.stats()
+		case req := <-d.q.control:
+			req.reply <- d.control(workCtx, req)
 		case <-timer.C:
 		}
 	}
@@ -168,15 +174,18 @@ func (e *entry) dueAt(delayWarn time.Duration) time.Time {
 	found := false
 	for i := range e.env.Recipients {
 		r := &e.env.Recipients[i]
-		if r.done() {
+		if r.done() || r.Held {
 			continue
 		}
 		if !found || r.NextAttempt.Before(at) {
 			at, found = r.NextAttempt, true
 		}
 	}
-	if !found { // finished but not yet removed
+	if !found { // finished but not yet removed, or held
 		at = time.Time{}
+		if e.env.held() {
+			at = never()
+		}
 	}
 	if w := delayAt(e.env, delayWarn); !w.IsZero() && w.Before(at) {
 		at = w // a delay warning is owed before the next attempt

@@ -26,15 +26,23 @@ func (h *dueHeap) Less(i, j int) bool {
 	return a.seq < b.seq
 }
 
-func (h *dueHeap) Swap(i, j int) { h.es[i], h.es[j] = h.es[j], h.es[i] }
+func (h *dueHeap) Swap(i, j int) {
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].index, h.es[j].index = i, j
+}
 
-func (h *dueHeap) Push(x any) { h.es = append(h.es, x.(*entry)) }
+func (h *dueHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(h.es)
+	h.es = append(h.es, e)
+}
 
 func (h *dueHeap) Pop() any {
 	n := len(h.es) - 1
 	e := h.es[n]
 	h.es[n] = nil // let a removed message be collected
 	h.es = h.es[:n]
+	e.index = -1
 	return e
 }
 
@@ -56,3 +64,13 @@ func (h *dueHeap) peek() *entry {
 }
 
 func (h *dueHeap) pop() *entry { return heap.Pop(h).(*entry) }
+
+// fix recomputes an idle entry's due time after its envelope changed
+// (an operator's command) and moves it to its place.
+func (h *dueHeap) fix(e *entry) {
+	e.at = e.dueAt(h.delayWarn)
+	heap.Fix(h, e.index)
+}
+
+// remove takes an idle entry out.
+func (h *dueHeap) remove(e *entry) { heap.Remove(h, e.index) }

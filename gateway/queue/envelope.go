@@ -67,6 +67,9 @@ type Recipient struct {
 	// DelayReported is set once the sender was warned that this recipient
 	// is delayed (or needs no warning), so it is warned at most once.
 	DelayReported bool `json:"delay_reported,omitempty"`
+	// Held is set by the operator (`passerelle queue hold`): a held
+	// pending recipient is not attempted until released.
+	Held bool `json:"held,omitempty"`
 }
 
 // Envelope is the spooled metadata of one message.

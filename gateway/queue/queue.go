@@ -28,7 +28,8 @@ type Queue struct {
 	inbox   []*Envelope   // announced by Put, taken by the dispatcher
 	wake    chan struct{} // capacity 1: "look at the inbox"
 
-	statsReq chan chan Stats // Stats asks the dispatcher
+	statsReq chan chan Stats  // Stats asks the dispatcher
+	control  chan *controlReq // operator commands (control.go), for the dispatcher
 
 	running atomic.Bool
 	loops   atomic.Int64 // dispatcher iterations, for the no-spin test
@@ -47,6 +48,7 @@ func New(cfg Config) (*Queue, error) {
 		wake:  make(chan struct{}, 1),
 
 		statsReq: make(chan chan Stats),
+		control:  make(chan *controlReq),
 	}, nil
 }
 

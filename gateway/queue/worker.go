@@ -26,7 +26,7 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 	}
 	for i := range e.Recipients {
 		r := &e.Recipients[i]
-		if r.State != StatePending || r.NextAttempt.After(q.cfg.Now()) || ctx.Err() != nil {
+		if r.State != StatePending || r.Held || r.NextAttempt.After(q.cfg.Now()) || ctx.Err() != nil {
 			continue
 		}
 		err := q.attempt(workCtx, e, r)
