@@ -15,6 +15,10 @@ have gpg          || need+=(gnupg)
 have sqop         || need+=(sqop)
 have openssl      || need+=(openssl)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
+# The independent OMEMO 0.3 client of the OMEMO tests (internal/omemotest).
+/usr/bin/python3 -c 'import omemo' >/dev/null 2>&1 || need+=(python3-omemo)
+/usr/bin/python3 -c 'import oldmemo' >/dev/null 2>&1 || need+=(python3-oldmemo)
+/usr/bin/python3 -c 'import xmlschema' >/dev/null 2>&1 || need+=(python3-xmlschema)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

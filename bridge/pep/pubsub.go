@@ -39,6 +39,11 @@ func (r *Responder) handlePubsub(ctx context.Context, iq stanza.IQ, payload xml.
 		return nil, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented)
 	}
 	p, ok := r.puppet(iq.To)
+	if ok {
+		if items, handled, err := r.handleOMEMO(ctx, p, req.Items.Node); handled {
+			return items, err
+		}
+	}
 	if !ok || (req.Items.Node != NodeMetadata && !isKeyNode(req.Items.Node)) {
 		return nil, stanzaErr(stanza.Cancel, stanza.ItemNotFound)
 	}

@@ -36,7 +36,9 @@ type ResponderConfig struct {
 	Features []string
 	// Forms are XEP-0128 extended-information forms of the domain's
 	// disco#info (e.g. bridge/peermsg.Info.FormTokens), as tokens.
-	Forms   [][]xml.Token
+	Forms [][]xml.Token
+	// OMEMO, if set, answers puppets' OMEMO 0.3 device list and bundle.
+	OMEMO   OMEMODevices
 	Timeout time.Duration // one PuppetKey call; default 10 s
 	Log     *zap.Logger   // nil: no logging
 
