@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -379,4 +380,35 @@ func TestBusyWorkersDoNotSpin(t *testing.T) {
 		<-bt.started
 	}
 	h.waitEmpty()
+}
+
+// countingStore counts the state writes a Store is asked for.
+type countingStore struct {
+	Store
+	mu      sync.Mutex
+	updates int
+}
+
+func (c *countingStore) Update(ctx context.Context, id string, rcpts []Recipient) error {
+	c.mu.Lock()
+	c.updates++
+	c.mu.Unlock()
+	return c.Store.Update(ctx, id, rcpts)
+}
+
+// TestDeliveredMessageNotRewritten: a message whose last recipient is
+// delivered is removed without first writing its final state (one log
+// record and no fsync wait instead of two); one still pending is written.
+func TestDeliveredMessageNotRewritten(t *testing.T) {
+	var cs *countingStore
+	h := newHarness(t, func(c *Config) { cs = &countingStore{Store: c.Store}; c.Store = cs })
+	h.run()
+	mustPut(t, h.q, testEnvelope("bob@example.net"), plainMessage)
+	h.waitEmpty()
+	cs.mu.Lock()
+	n := cs.updates
+	cs.mu.Unlock()
+	if n != 0 {
+		t.Errorf("a delivered message took %d state writes before its removal, want 0", n)
+	}
 }

@@ -17,8 +17,9 @@ const persistTimeout = 30 * time.Second
 
 // process makes one pass over a message: it attempts every due pending
 // recipient (persisting the state after each attempt, before acting on
-// it), sends one DSN for the recipients that failed, and removes the
-// message once it is done. New attempts start only while ctx is live;
+// it, unless the message is then done: its removal records that), sends
+// one DSN for the recipients that failed, and removes the message once it
+// is done. New attempts start only while ctx is live;
 // attempts run on workCtx.
 func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 	if text := setAsideText(e); text != "" { // a store error interrupted it
@@ -37,6 +38,9 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 			break // cut short by shutdown: not counted, retried on restart
 		}
 		q.apply(e, r, err)
+		if e.Done() {
+			continue // the removal below records it: no state write to wait for
+		}
 		if err := q.persist(workCtx, e); err != nil {
 			return q.storeFailed(e, "persist state", err)
 		}
