@@ -71,6 +71,11 @@ type gwConfig struct {
 	// Inbound is raw TOML inside [inbound]; empty: verify = false, so
 	// that no test waits on DNS (the tests run without a network).
 	Inbound string
+	// Raw, if set, is the whole configuration instead of the template
+	// (relay mode's client has no MX listener and no component).
+	Raw string
+	// ReadyAddr is the listener whose greeting means started; default MXAddr.
+	ReadyAddr string
 }
 
 const configTemplate = `hostname = "mx.{{.Domain}}"
@@ -155,15 +160,19 @@ type gateway struct {
 // startGateway writes the configuration and starts passerelle serve.
 func startGateway(t testing.TB, cfg gwConfig) *gateway {
 	t.Helper()
+	g := prepareGateway(t, cfg)
+	g.start()
+	return g
+}
+
+// prepareGateway writes the configuration and makes the domain key, but
+// does not start the gateway (a test may rewrite the configuration with
+// writeConfig first, e.g. to pin another gateway's key).
+func prepareGateway(t testing.TB, cfg gwConfig) *gateway {
+	t.Helper()
 	cfg.defaults(t)
 	g := &gateway{t: t, cfg: cfg, path: filepath.Join(cfg.Dir, "passerelle.toml")}
-	var b bytes.Buffer
-	if err := template.Must(template.New("c").Parse(configTemplate)).Execute(&b, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(g.path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	g.writeConfig()
 	if out, err := exec.Command(binary, "keys", "init", "-c", g.path).CombinedOutput(); err != nil {
 		t.Fatalf("passerelle keys init: %v\n%s", err, out)
 	}
@@ -173,8 +182,21 @@ func startGateway(t testing.TB, cfg gwConfig) *gateway {
 			g.dumpLog(60)
 		}
 	})
-	g.start()
 	return g
+}
+
+// writeConfig writes g.cfg (Raw, or the template) to the config file.
+func (g *gateway) writeConfig() {
+	g.t.Helper()
+	b := bytes.NewBufferString(g.cfg.Raw)
+	if g.cfg.Raw == "" {
+		if err := template.Must(template.New("c").Parse(configTemplate)).Execute(b, g.cfg); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(g.path, b.Bytes(), 0o600); err != nil {
+		g.t.Fatal(err)
+	}
 }
 
 func (g *gateway) start() {
@@ -205,7 +227,7 @@ func (g *gateway) waitReady(d time.Duration) {
 			g.t.Fatalf("passerelle exited during start-up: %v", g.cmd.ProcessState)
 		default:
 		}
-		c, err := net.DialTimeout("tcp", g.cfg.MXAddr, time.Second)
+		c, err := net.DialTimeout("tcp", g.readyAddr(), time.Second)
 		if err == nil {
 			c.SetDeadline(time.Now().Add(5 * time.Second))
 			line, _ := bufio.NewReader(c).ReadString('\n')
@@ -218,7 +240,14 @@ func (g *gateway) waitReady(d time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	g.dumpLog(40)
-	g.t.Fatalf("passerelle did not greet on %s within %v", g.cfg.MXAddr, d)
+	g.t.Fatalf("passerelle did not greet on %s within %v", g.readyAddr(), d)
+}
+
+func (g *gateway) readyAddr() string {
+	if g.cfg.ReadyAddr != "" {
+		return g.cfg.ReadyAddr
+	}
+	return g.cfg.MXAddr
 }
 
 // stop sends sig and waits for the process to exit.

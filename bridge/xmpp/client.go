@@ -8,8 +8,10 @@ import (
 	"net"
 	"reflect"
 
+	"go.uber.org/zap"
 	"mellium.im/sasl"
 	mellium "mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
 )
 
 // ErrAuth means the server refused the client's credentials (RFC 6120
@@ -20,9 +22,9 @@ var ErrAuth = errors.New("xmpp: authentication failed")
 // clientSession negotiates a c2s session as Client.JID on conn: STARTTLS
 // (required; mellium refuses SASL on an unencrypted stream), SASL
 // SCRAM-SHA-256 or -SHA-1 (Prosody 0.12 offers SHA-1; never PLAIN, so a
-// traced stream never shows the password), and the resource of the JID.
-// The bound JID must be the one asked for: the hub addresses the client by
-// it and a server-chosen resource would change across reconnects.
+// traced stream never shows the password), and a resource the server
+// chooses (mellium v0.22 does not ask for one). Our stanzas carry no from:
+// the server stamps the bound full JID (RFC 6120 §8.1.2.1).
 func (c *Component) clientSession(ctx context.Context, conn net.Conn) (*mellium.Session, error) {
 	cl := c.cfg.Client
 	tc := cl.TLS
@@ -47,10 +49,7 @@ func (c *Component) clientSession(ctx context.Context, conn net.Conn) (*mellium.
 		}
 		return nil, fmt.Errorf("client session as %s: %w", c.domain, err)
 	}
-	if got := sess.LocalAddr(); !got.Equal(c.domain) {
-		sess.Close()
-		return nil, fmt.Errorf("client session: server bound %s, want %s", got, c.domain)
-	}
+	c.log.Info("client session bound", zap.Stringer("jid", sess.LocalAddr()))
 	return sess, nil
 }
 
@@ -63,4 +62,13 @@ func isSASLFailure(err error) bool {
 		}
 	}
 	return false
+}
+
+// from is the from of the stanzas we originate: the component's domain,
+// or none on a client link (the server stamps it).
+func (c *Component) from() jid.JID {
+	if c.cfg.Client != nil {
+		return jid.JID{}
+	}
+	return c.domain
 }

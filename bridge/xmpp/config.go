@@ -48,7 +48,7 @@ type Config struct {
 	Dial func(ctx context.Context) (net.Conn, error)
 
 	// Client, if set, makes the link an XMPP client session (c2s, RFC 6120:
-	// STARTTLS required, SASL SCRAM, the resource of Client.JID bound)
+	// STARTTLS required, SASL SCRAM, a resource bound)
 	// instead of a component; Domain and Secret are then unused. Relay
 	// mode's small site uses it: it needs only outbound port 5222.
 	Client *ClientLogin
@@ -60,7 +60,7 @@ type Config struct {
 
 // ClientLogin is an account on the XMPP server.
 type ClientLogin struct {
-	JID      string      // full JID: user@server/resource
+	JID      string      // the account's bare JID: user@server
 	Password string      // SASL SCRAM password
 	TLS      *tls.Config // for STARTTLS; nil: system roots, ServerName the JID's domain
 }
@@ -120,8 +120,8 @@ func (c Config) clientDefaults() (Config, jid.JID, error) {
 		return c, jid.JID{}, errors.New("xmpp: client Config needs Addr, Client.JID and Client.Password")
 	}
 	j, err := jid.Parse(c.Client.JID)
-	if err != nil || j.Localpart() == "" || j.Resourcepart() == "" {
-		return c, jid.JID{}, fmt.Errorf("xmpp: client JID %q: want user@server/resource", c.Client.JID)
+	if err != nil || j.Localpart() == "" {
+		return c, jid.JID{}, fmt.Errorf("xmpp: client JID %q: want user@server", c.Client.JID)
 	}
 	c.common()
 	return c, j, nil

@@ -88,7 +88,11 @@ func (h *handler) iq(t xmlstream.TokenReadEncoder, start *xml.StartElement) erro
 		}
 		return err
 	}
-	if !h.pool.offer(iqJob{async: ie.async, h: ie.h, iq: iq, payload: payload}) {
+	j := iqJob{async: ie.async, h: ie.h, iq: iq, payload: payload}
+	if h.c.cfg.Client != nil {
+		return h.pool.inline(t, j)
+	}
+	if !h.pool.offer(j) {
 		h.c.log.Debug("IQ refused: workers busy", zap.String("id", iq.ID))
 		return writeIQError(t, iq, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint})
 	}

@@ -50,7 +50,7 @@ func (c *Component) fillIQ(iq stanza.IQ) stanza.IQ {
 		iq.ID = randomID()
 	}
 	if iq.From.String() == "" {
-		iq.From = c.domain
+		iq.From = c.from()
 	}
 	return iq
 }

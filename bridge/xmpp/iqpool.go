@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"go.uber.org/zap"
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -132,4 +133,20 @@ func (c *Component) callIQ(ctx context.Context, ih IQHandler, iq stanza.IQ, payl
 		}
 	}()
 	return ih(ctx, iq, payload)
+}
+
+// inline runs j on the Serve goroutine and writes its answer there. On a
+// client link (Config.Client) mellium answers service-unavailable to any
+// IQ request the handler has not answered when it returns (on a component
+// link it does not), so the pool cannot be used: the handlers of such a
+// link must not wait for IQ answers of their own (relay mode's client
+// handlers do not: they write to disk and answer).
+func (p *iqPool) inline(w xmlstream.TokenWriter, j iqJob) error {
+	ctx, cancel := context.WithCancel(p.l.ctx)
+	if !j.async {
+		ctx, cancel = context.WithTimeout(p.l.ctx, p.c.cfg.IQTimeout)
+	}
+	defer cancel()
+	_, err := xmlstream.Copy(w, p.answer(ctx, j))
+	return err
 }

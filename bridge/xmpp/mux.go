@@ -58,7 +58,8 @@ func (m *Mux) HandleIQ(typ stanza.IQType, payload xml.Name, h IQHandler) {
 // link's Serve loop, which delivers those answers. The response goes out on
 // the link the request came in on; if that link is gone by then, it is
 // dropped and the requester's timeout applies. At most MaxAsyncIQ run at
-// once; beyond that a request gets a wait/resource-constraint error.
+// once; beyond that a request gets a wait/resource-constraint error. On a
+// client link (Config.Client) h runs inline, like HandleIQ (see handler.go).
 func (m *Mux) HandleIQAsync(typ stanza.IQType, payload xml.Name, h IQHandler) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

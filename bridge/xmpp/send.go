@@ -62,7 +62,7 @@ func (c *Component) fill(m Message) Message {
 		m.ID = randomID()
 	}
 	if m.From.String() == "" {
-		m.From = c.domain
+		m.From = c.from()
 	}
 	if m.Type == "" {
 		m.Type = stanza.NormalMessage
@@ -84,7 +84,7 @@ func (c *Component) ack(ctx context.Context, l *link, to jid.JID) error {
 	defer cancel()
 	stop := context.AfterFunc(l.ctx, cancel)
 	defer stop()
-	ping := stanza.IQ{ID: randomID(), From: c.domain, To: to, Type: stanza.GetIQ}.
+	ping := stanza.IQ{ID: randomID(), From: c.from(), To: to, Type: stanza.GetIQ}.
 		Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
 	resp, err := l.sess.SendIQ(ackCtx, ping)
 	if err != nil {

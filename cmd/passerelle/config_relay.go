@@ -32,7 +32,6 @@ type RelayConfig struct {
 	// Client: its account on the hub's XMPP server and the hub.
 	JID      string `toml:"jid"`      // bare JID of the account
 	Password Secret `toml:"password"` // its password
-	Resource string `toml:"resource"` // default "passerelle"
 	// Server is where to connect (host:port); default the JID's domain,
 	// port 5222 (no SRV lookup).
 	Server         string `toml:"server"`
@@ -52,7 +51,7 @@ type RelayClientConfig struct {
 }
 
 func defaultRelay() RelayConfig {
-	return RelayConfig{Retry: Duration{30 * time.Second}, Resource: "passerelle", MaxStanzaBytes: 256 << 10}
+	return RelayConfig{Retry: Duration{30 * time.Second}, MaxStanzaBytes: 256 << 10}
 }
 
 func (c *Config) relayHub() bool    { return c.Relay.Mode == "hub" }
@@ -159,9 +158,6 @@ func (c *Config) validateRelayClient() []error {
 	}
 	if _, err := r.Password.Resolve(); err != nil {
 		add("relay.password: %v", err)
-	}
-	if _, err := jid.Parse(r.Resource + "x"); err != nil || strings.ContainsAny(r.Resource, "/@") || r.Resource == "" {
-		add("relay.resource: %q", r.Resource)
 	}
 	if err := checkAddr("relay.server", r.server(), true); err != nil {
 		errs = append(errs, err)

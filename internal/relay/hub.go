@@ -73,6 +73,10 @@ type Hub struct {
 type client struct {
 	ClientConfig
 	file keyFile
+	// session keeps the last session that said hello, so a restarted hub
+	// tries it at once (the client's c2s session outlives a hub restart,
+	// and the client says hello only when its own link comes up).
+	session keyFile
 
 	mu   sync.Mutex
 	key  *openpgp.Entity // from hello, or the key file
@@ -139,9 +143,13 @@ func (h *Hub) addClient(cc ClientConfig) error {
 		return err
 	}
 	cc.JID, cc.Fingerprint = j.String(), fp
-	c := &client{ClientConfig: cc, file: newKeyFile(filepath.Join(h.cfg.KeyDir, dedupKey("key", cc.JID)+".pgp"))}
+	base := filepath.Join(h.cfg.KeyDir, dedupKey("key", cc.JID))
+	c := &client{ClientConfig: cc, file: newKeyFile(base + ".pgp"), session: newKeyFile(base + ".session")}
 	if c.key, err = c.file.load(fp); err != nil {
 		return err
+	}
+	if c.key != nil {
+		c.full = c.session.loadJID(j)
 	}
 	if _, dup := h.byJID[cc.JID]; dup {
 		return fmt.Errorf("relay: client %s configured twice", cc.JID)

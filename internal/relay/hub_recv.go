@@ -77,8 +77,14 @@ func (h *Hub) handleHello(_ context.Context, iq stanza.IQ, p xml.TokenReader) (x
 		}
 	}
 	c.mu.Lock()
+	known := c.full.Equal(iq.From)
 	c.key, c.full = key, iq.From
 	c.mu.Unlock()
+	if !known {
+		if err := c.session.saveJID(iq.From); err != nil { // only costs a delay after a restart
+			h.log.Warn("client session not stored", zap.String("client", c.JID), zap.Error(err))
+		}
+	}
 	h.log.Info("relay client connected", zap.Stringer("client", iq.From))
 	return xmlTokens(relaymsg.Hello(h.fpr, h.pub)), nil
 }

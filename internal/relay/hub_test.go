@@ -94,6 +94,11 @@ func TestHubHello(t *testing.T) {
 	if _, err := again.Rcpt(ctx, mxInfo, "bob@far.example", "alice@home.example"); err != nil {
 		t.Errorf("RCPT after a restart, client offline: %v (the stored key should be used)", err)
 	}
+	// The client's session outlives a hub restart and it says hello only
+	// when its own link comes up: the restarted hub tries the last session.
+	if p, err := again.Resolve(ctx, clientJID); err != nil || p.JID.String() != session {
+		t.Errorf("Resolve after a restart: %v %v, want the stored session %s", p, err, session)
+	}
 }
 
 // TestHubOutbound: the hub relays a client's mail only for its own

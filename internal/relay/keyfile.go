@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"mellium.im/xmpp/jid"
 
 	"passerelle/internal/fsutil"
 )
@@ -91,6 +92,29 @@ func (k keyFile) save(e *openpgp.Entity) error {
 	}
 	if err := fsutil.WriteAtomic(k.fs, k.dir, k.name, b); err != nil {
 		return fmt.Errorf("relay: write key: %w", err)
+	}
+	return nil
+}
+
+// loadJID returns the full JID of account stored in the file, or zero.
+func (k keyFile) loadJID(account jid.JID) jid.JID {
+	b, err := os.ReadFile(filepath.Join(k.dir, k.name))
+	if err != nil {
+		return jid.JID{}
+	}
+	j, err := jid.Parse(strings.TrimSpace(string(b)))
+	if err != nil || !j.Bare().Equal(account.Bare()) || j.Resourcepart() == "" {
+		return jid.JID{}
+	}
+	return j
+}
+
+func (k keyFile) saveJID(j jid.JID) error {
+	if err := fsutil.MkdirAll(k.fs, k.dir); err != nil {
+		return fmt.Errorf("relay: key dir: %w", err)
+	}
+	if err := fsutil.WriteAtomic(k.fs, k.dir, k.name, []byte(j.String()+"\n")); err != nil {
+		return fmt.Errorf("relay: write session: %w", err)
 	}
 	return nil
 }
