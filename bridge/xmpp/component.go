@@ -27,7 +27,7 @@ type Component struct {
 	cur     *link         // nil while disconnected
 	up      chan struct{} // closed when cur becomes non-nil
 	running bool
-	pending map[string]chan *Error // bounces awaited by Send, by stanza id
+	pending map[string]pendingSend // bounces awaited by Send, by stanza id
 	acks    ackShare               // pings shared by concurrent Sends
 }
 
@@ -35,7 +35,7 @@ type Component struct {
 func New(cfg Config) *Component {
 	cfg, domain, err := cfg.withDefaults()
 	c := &Component{cfg: cfg, domain: domain, cfgErr: err, log: cfg.Log,
-		up: make(chan struct{}), pending: make(map[string]chan *Error)}
+		up: make(chan struct{}), pending: make(map[string]pendingSend)}
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}

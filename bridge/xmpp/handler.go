@@ -41,10 +41,10 @@ func (h *handler) message(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 		return nil
 	}
 	if msg.Type == stanza.ErrorMessage {
-		if h.c.deliverBounce(msg.ID, t) {
+		if h.c.deliverBounce(msg.ID, msg.From, t) {
 			return nil
 		}
-		h.c.log.Info("bounce for a message no Send awaits", zap.String("id", msg.ID))
+		h.c.log.Info("bounce for a message no Send awaits (or not from its recipient)", zap.String("id", msg.ID))
 	}
 	mh := h.c.cfg.Mux.messageHandler()
 	if mh == nil {

@@ -238,3 +238,33 @@ func TestPipeSharedAck(t *testing.T) {
 	}
 	t.Logf("3 messages acknowledged by %d ping(s)", pings.Load())
 }
+
+// TestPipeBounceOnlyFromRecipient: a bounce fails the Send only if it
+// comes from the recipient (bare or full JID) or its server; anyone else
+// who knows the stanza id cannot turn a delivery into a DSN.
+func TestPipeBounceOnlyFromRecipient(t *testing.T) {
+	tests := []struct {
+		from       string
+		wantBounce bool
+	}{
+		{"alice@example.org", true},
+		{"alice@example.org/phone", true},
+		{"example.org", true},
+		{"mallory@evil.example", false},
+		{"bob@example.org", false},
+		{"evil.example", false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.from, func(t *testing.T) {
+			c, fs := pipeComponent(t, 5*time.Second)
+			res, pingID, _ := sendAsync(t, c, fs)
+			fs.write(t, fmt.Sprintf(`<message type='error' id='m1' from='%s' to='mail.example.org'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`, tc.from))
+			fs.write(t, fmt.Sprintf(`<iq type='result' id='%s' from='example.org' to='mail.example.org'/>`, pingID))
+			err := <-res
+			var se *xmpp.Error
+			if got := errors.As(err, &se); got != tc.wantBounce {
+				t.Fatalf("%d: bounce from %s: Send returned %v, want bounce=%v", i, tc.from, err, tc.wantBounce)
+			}
+		})
+	}
+}

@@ -36,7 +36,7 @@ func (c *Component) Send(ctx context.Context, m Message) error {
 		return errors.New("xmpp: message without recipient")
 	}
 	m = c.fill(m)
-	bounce, release, err := c.expectBounce(m.ID)
+	bounce, release, err := c.expectBounce(m.ID, m.To)
 	if err != nil {
 		return err
 	}
