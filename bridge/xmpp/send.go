@@ -57,6 +57,29 @@ func (c *Component) Send(ctx context.Context, m Message) error {
 	}
 }
 
+// Write writes m and returns without waiting for an acknowledgement, or
+// with a temporary ErrNotConnected at once while there is no link: for
+// stanzas whose loss costs nothing but themselves (error replies). It does
+// not wait on the link, so a MessageHandler may call it.
+func (c *Component) Write(ctx context.Context, m Message) error {
+	if c.cfgErr != nil {
+		return c.cfgErr
+	}
+	if m.To.String() == "" {
+		return errors.New("xmpp: message without recipient")
+	}
+	c.mu.Lock()
+	l := c.cur
+	c.mu.Unlock()
+	if l == nil || l.ctx.Err() != nil {
+		return tempErr(ErrNotConnected, nil)
+	}
+	if err := l.sess.Send(ctx, c.fill(m).tokens()); err != nil {
+		return tempErr(ErrLinkLost, err)
+	}
+	return nil
+}
+
 func (c *Component) fill(m Message) Message {
 	if m.ID == "" {
 		m.ID = randomID()

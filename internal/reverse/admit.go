@@ -24,6 +24,7 @@ func (rv *Reverse) admit(in *inbound, charge bool) *refusal {
 		return refuse(stanza.Auth, stanza.Forbidden,
 			"Only users of this provider's own domains may send mail through this gateway.")
 	}
+	in.local = true
 	if d := rv.cfg.Policy.Decide(email); d.Reverse == policy.ReverseDeny {
 		rv.log.Info("refused: sender barred by policy", rv.hash("from", bare.String()), zap.String("rule", d.Source["reverse"]))
 		return refuse(stanza.Auth, stanza.Forbidden, "You are not allowed to send mail through this gateway.")

@@ -73,9 +73,10 @@ func (s *fakeSpool) Put(_ context.Context, env *queue.Envelope, bodies ...io.Rea
 }
 
 type fakeSender struct {
-	mu   sync.Mutex
-	sent []sentMsg
-	err  error
+	mu     sync.Mutex
+	sent   []sentMsg
+	writes int // of sent, how many by Write
+	err    error
 }
 
 type sentMsg struct {
@@ -84,6 +85,13 @@ type sentMsg struct {
 }
 
 func (s *fakeSender) Connected() bool { return true }
+
+func (s *fakeSender) Write(ctx context.Context, m xmpp.Message) error {
+	s.mu.Lock()
+	s.writes++
+	s.mu.Unlock()
+	return s.Send(ctx, m)
+}
 
 func (s *fakeSender) Send(_ context.Context, m xmpp.Message) error {
 	var b bytes.Buffer
@@ -141,7 +149,9 @@ func (f *fixture) deliver(t *testing.T, raw string) {
 	select {
 	case in := <-f.rv.jobs:
 		f.rv.safely(context.Background(), in, f.rv.process)
-	case in := <-f.rv.refuse:
+	case in := <-f.rv.refuseLocal:
+		f.rv.safely(context.Background(), in, f.rv.replyRefusal)
+	case in := <-f.rv.refuseForeign:
 		f.rv.safely(context.Background(), in, f.rv.replyRefusal)
 	default:
 	}

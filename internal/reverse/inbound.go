@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"go.uber.org/zap"
 	"mellium.im/xmpp/jid"
@@ -45,6 +46,7 @@ type inbound struct {
 	senderJID string // the sender's bare JID, as the server stamped it
 	rcpt      string // the puppet's email address
 	key       string // duplicate-suppression key; "" without any id
+	local     bool   // the sender is a local user (admit)
 	refusal   *refusal
 }
 
@@ -62,7 +64,8 @@ func (rv *Reverse) Handle(_ context.Context, msg stanza.Message, r xml.TokenRead
 		rv.log.Info("unreadable message", zap.String("id", msg.ID), zap.Error(err))
 		if errors.Is(err, errStanzaTooLarge) {
 			in.refusal = refuse(stanza.Modify, stanza.PolicyViolation, "The message is too large.")
-			rv.enqueue(rv.refuse, in)
+			_, in.local = rv.cfg.Policy.Email(in.From.Bare().String())
+			rv.enqueue(in)
 		}
 		return nil
 	}
@@ -73,31 +76,54 @@ func (rv *Reverse) Handle(_ context.Context, msg stanza.Message, r xml.TokenRead
 	// A copy of a message already spooled is not charged to the
 	// sender's limits: a client resending after a reconnect must not be
 	// refused for messages that were sent.
-	if ref := rv.admit(in, !rv.dedup.seen(in.key)); ref != nil {
-		in.refusal = ref
-		rv.enqueue(rv.refuse, in)
-		return nil
-	}
-	rv.enqueue(rv.jobs, in)
+	in.refusal = rv.admit(in, !rv.dedup.seen(in.key))
+	rv.enqueue(in)
 	return nil
 }
 
-func (rv *Reverse) enqueue(ch chan<- *inbound, in *inbound) {
-	select {
-	case ch <- in:
-		return
-	default:
-	}
-	if in.refusal == nil { // the workers are behind: say so rather than drop silently
-		in.refusal = refuse(stanza.Wait, stanza.ResourceConstraint, "The gateway is busy; send the message again later.")
+// enqueue hands in to the workers or, refused, to an error replier. A
+// local sender never loses a stanza silently: work that finds the workers
+// behind becomes a wait/resource-constraint refusal, and a refusal that
+// finds its queue full is written at once (a small write, no ack awaited).
+// A foreign sender's refusal (nothing it sends is ever mail) is rate
+// limited per domain and in total and has its own smaller queue; past
+// either it is dropped, counted and reported once per interval, so a
+// flood neither crowds out local users nor turns the gateway into a
+// reflector.
+func (rv *Reverse) enqueue(in *inbound) {
+	if in.refusal == nil {
 		select {
-		case rv.refuse <- in:
+		case rv.jobs <- in:
 			return
-		default:
+		default: // the workers are behind: say so rather than drop silently
+			in.refusal = refuse(stanza.Wait, stanza.ResourceConstraint, "The gateway is busy; send the message again later.")
 		}
 	}
-	rv.log.Warn("reverse path overloaded: message dropped", zap.String("id", in.ID),
-		rv.hash("from", in.From.Bare().String()))
+	if !in.local {
+		rv.enqueueForeign(in)
+		return
+	}
+	select {
+	case rv.refuseLocal <- in:
+	default:
+		rv.log.Warn("reverse path overloaded: refusal written at once", zap.String("id", in.ID),
+			rv.hash("from", in.From.Bare().String()))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		rv.writeRefusal(ctx, in)
+	}
+}
+
+func (rv *Reverse) enqueueForeign(in *inbound) {
+	if !rv.foreign.allow(in.From.Domainpart()) {
+		rv.foreign.drop()
+		return
+	}
+	select {
+	case rv.refuseForeign <- in:
+	default:
+		rv.foreign.drop()
+	}
 }
 
 // readInbound reads the whole <message/> from r (start element first).

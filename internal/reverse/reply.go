@@ -30,10 +30,17 @@ func (r *refusal) Error() string {
 // replyRefusal sends in.refusal back to the sender, from the puppet, with
 // the stanza's id (RFC 6120 §8.3.1).
 func (rv *Reverse) replyRefusal(ctx context.Context, in *inbound) {
+	rv.writeRefusal(ctx, in)
+}
+
+// writeRefusal writes the error without waiting for the server's ack: an
+// error reply needs no delivery guarantee, and the repliers keep pace with
+// a flood of refusals at the speed of writes, not of round trips.
+func (rv *Reverse) writeRefusal(ctx context.Context, in *inbound) {
 	ref := in.refusal
 	rv.cfg.Metrics.Refusal(string(ref.Condition))
 	se := stanza.Error{Type: ref.Type, Condition: ref.Condition, Text: map[string]string{"": ref.Text}}
-	err := rv.cfg.XMPP.Send(ctx, xmpp.Message{ID: in.ID, From: in.To, To: in.From,
+	err := rv.cfg.XMPP.Write(ctx, xmpp.Message{ID: in.ID, From: in.To, To: in.From,
 		Type: stanza.ErrorMessage, Payload: se.TokenReader()})
 	log := rv.log.With(zap.String("id", in.ID), rv.hash("from", in.From.Bare().String()),
 		zap.String("condition", string(ref.Condition)))

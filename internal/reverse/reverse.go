@@ -36,9 +36,12 @@ const (
 )
 
 // Sender sends one stanza and returns once the server acknowledged it
-// (bridge/xmpp.Component).
+// (bridge/xmpp.Component). Write only writes it: for error replies, which
+// need no acknowledgement, and which Handle may write from the link's
+// Serve goroutine.
 type Sender interface {
 	Send(ctx context.Context, m xmpp.Message) error
+	Write(ctx context.Context, m xmpp.Message) error
 	Connected() bool
 }
 
@@ -127,7 +130,11 @@ type Reverse struct {
 	limiter *limiter
 	dedup   *dedup
 	jobs    chan *inbound // accepted stanzas, for the workers
-	refuse  chan *inbound // refused stanzas, for the error replier
+	// Refused stanzas, for the error repliers: local senders' and
+	// foreign senders' refusals never share capacity.
+	refuseLocal   chan *inbound
+	refuseForeign chan *inbound
+	foreign       foreignRefusals
 }
 
 // New checks cfg and returns a Reverse. Nothing is processed until Run.
@@ -150,7 +157,8 @@ func New(cfg Config) (*Reverse, error) {
 		return nil, err
 	}
 	return &Reverse{cfg: cfg, log: log, limiter: newLimiter(cfg.Limits, cfg.Now), dedup: dd,
-		jobs: make(chan *inbound, 256), refuse: make(chan *inbound, 256)}, nil
+		jobs: make(chan *inbound, 256), refuseLocal: make(chan *inbound, 256),
+		refuseForeign: make(chan *inbound, 64), foreign: newForeignRefusals(cfg.Now)}, nil
 }
 
 func (c *Config) setDefaults() {
@@ -186,7 +194,9 @@ func (rv *Reverse) Run(ctx context.Context) error {
 	for range rv.cfg.Workers {
 		wg.Go(func() { rv.loop(ctx, rv.jobs, rv.process) })
 	}
-	wg.Go(func() { rv.loop(ctx, rv.refuse, rv.replyRefusal) })
+	wg.Go(func() { rv.loop(ctx, rv.refuseLocal, rv.replyRefusal) })
+	wg.Go(func() { rv.loop(ctx, rv.refuseForeign, rv.replyRefusal) })
+	wg.Go(func() { rv.reportDrops(ctx) })
 	wg.Wait()
 	if err := rv.dedup.close(); err != nil {
 		rv.log.Warn("dedup file close", zap.Error(err))
