@@ -313,13 +313,13 @@ func TestRelayMode(t *testing.T) {
 	t.Run("client SIGKILLed under inbound load, then down while mail queues at the hub", func(t *testing.T) {
 		testRelayOutage(t, r, "kill-client", 200, r.site, r.client,
 			func(mails []string) { r.toHub(t, "bob@far.example", "alice@home.example", mails) },
-			"bob@far.example", "alice@home.example")
+			"bob@far.example", "alice@home.example", r.hub, "relay client home@hub.example")
 	})
 
 	t.Run("hub SIGKILLed under outbound load", func(t *testing.T) {
 		testRelayOutage(t, r, "kill-hub", 200, r.internet, r.hub,
 			func(mails []string) { r.submit(t, "alice@home.example", "carol@far.example", mails) },
-			"alice@home.example", "carol@far.example")
+			"alice@home.example", "carol@far.example", r.client, "relay hub mail.hub.example")
 		// The client's session outlived the hub's restart: inbound mail
 		// still reaches it.
 		marker, mail := relayMail("bob@far.example", "alice@home.example", "after-hub-restart", 0)
@@ -392,7 +392,8 @@ func testRelayRefusals(t *testing.T, r *relaySites) {
 // testRelayOutage sends n mails through one side while the other (or that
 // side's far end) is SIGKILLed after the first arrive, then restarted
 // after every mail was accepted: none may be lost.
-func testRelayOutage(t *testing.T, r *relaySites, name string, n int, dst *sink, victim *gateway, send func([]string), from, to string) {
+func testRelayOutage(t *testing.T, r *relaySites, name string, n int, dst *sink, victim *gateway, send func([]string), from, to string,
+	holder *gateway, waiting string) {
 	var markers, mails []string
 	for i := range n {
 		m, mail := relayMail(from, to, name, i)
@@ -405,6 +406,12 @@ func testRelayOutage(t *testing.T, r *relaySites, name string, n int, dst *sink,
 	victim.stop(syscall.SIGKILL)
 	wg.Wait()
 	send(mails[n/2:]) // the other side accepts while the victim is down
+	// `passerelle queue list` on the side holding the mail says what it
+	// waits for.
+	out, err := exec.Command(binary, "queue", "list", "-c", holder.path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), waiting) {
+		t.Errorf("queue list: %v, want lines waiting for %q:\n%.1500s", err, waiting, out)
+	}
 	victim.start()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
