@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/xmpp"
@@ -122,5 +126,33 @@ func (fs *fakeServer) nextRaw(t *testing.T) rawIQ {
 			}
 			return r
 		}
+	}
+}
+
+// TestPipeTraceRedacts (L3): the debug trace shows the stanzas sent and
+// received but not the handshake digest nor any body, whatever the chunks.
+func TestPipeTraceRedacts(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	c, fs := pipeComponent(t, 5*time.Second, func(cfg *xmpp.Config) { cfg.Log = zap.New(core) })
+	res := make(chan error, 1)
+	go func() {
+		res <- c.Send(context.Background(), xmpp.Message{ID: "m1", To: jid.MustParse("alice@example.org"), Payload: body("SECRET-OUT")})
+	}()
+	fs.next(t)
+	ping := fs.next(t)
+	fs.write(t, `<message from='alice@example.org/p' to='bob\40x.example@mail.example.org' id='in1'><bo`)
+	fs.write(t, `dy>SECRET-`)
+	fs.write(t, `IN</body></message>`)
+	fs.write(t, fmt.Sprintf(`<iq type='result' id='%s' from='example.org' to='mail.example.org'/>`, attr(ping, "id")))
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, e := range logs.FilterLoggerName("xmpp.trace").All() {
+		all.WriteString(e.ContextMap()["xml"].(string))
+	}
+	trace := all.String()
+	if strings.Contains(trace, "SECRET") || !strings.Contains(trace, "<body>[redacted") || !strings.Contains(trace, "<handshake>[redacted") {
+		t.Fatalf("trace:\n%s", trace)
 	}
 }

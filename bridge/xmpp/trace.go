@@ -1,7 +1,6 @@
 package xmpp
 
 import (
-	"bytes"
 	"net"
 
 	"go.uber.org/zap"
@@ -9,33 +8,31 @@ import (
 )
 
 // traceConn logs the raw XML stream at debug level only (the TeeIn/TeeOut
-// idea of mellium's StreamConfig, which component sessions lack). The
-// handshake digest is redacted.
+// idea of mellium's StreamConfig, which component sessions lack), each
+// direction through a redactor: the structure of every stanza, never the
+// content of bodies, encrypted payloads, the handshake or SASL.
 type traceConn struct {
 	net.Conn
-	log *zap.Logger
+	log     *zap.Logger
+	in, out *redactor
 }
 
 func newTraceConn(c net.Conn, log *zap.Logger) net.Conn {
 	if !log.Core().Enabled(zapcore.DebugLevel) {
 		return c
 	}
-	return traceConn{Conn: c, log: log.Named("trace")}
+	return traceConn{Conn: c, log: log.Named("trace"), in: &redactor{}, out: &redactor{}}
 }
 
 func (t traceConn) Read(b []byte) (int, error) {
 	n, err := t.Conn.Read(b)
 	if n > 0 {
-		t.log.Debug("recv", zap.ByteString("xml", b[:n]))
+		t.log.Debug("recv", zap.String("xml", t.in.redact(b[:n])))
 	}
 	return n, err
 }
 
 func (t traceConn) Write(b []byte) (int, error) {
-	if bytes.HasPrefix(b, []byte("<handshake>")) {
-		t.log.Debug("send", zap.String("xml", "<handshake>[redacted]</handshake>"))
-	} else {
-		t.log.Debug("send", zap.ByteString("xml", b))
-	}
+	t.log.Debug("send", zap.String("xml", t.out.redact(b)))
 	return t.Conn.Write(b)
 }
