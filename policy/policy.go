@@ -26,6 +26,18 @@ const (
 	EncryptNone          Encryption = "none"          // never encrypt
 )
 
+// XMPPEncryption chooses between the two XMPP end-to-end schemes for a
+// recipient who publishes keys for both (BRIEF: Which XMPP encryption).
+type XMPPEncryption string
+
+// XMPP encryption schemes.
+const (
+	XMPPOX          XMPPEncryption = "ox"           // OX (XEP-0373/0374) only
+	XMPPOMEMO       XMPPEncryption = "omemo"        // OMEMO 0.3 (XEP-0384) only
+	XMPPPreferOX    XMPPEncryption = "prefer-ox"    // OX when an OX key is published, else OMEMO
+	XMPPPreferOMEMO XMPPEncryption = "prefer-omemo" // OMEMO when devices are published, else OX
+)
+
 // NoKeyAction says what happens to mail for a required-encryption route
 // when the recipient has no usable key.
 type NoKeyAction string
@@ -51,6 +63,7 @@ const (
 type Rule struct {
 	Route            Route
 	Encryption       Encryption
+	XMPPEncryption   XMPPEncryption
 	NoKey            NoKeyAction
 	ReversePlaintext *bool
 	MaxMessageBytes  int64
@@ -63,6 +76,7 @@ type Decision struct {
 	Address          string
 	Route            Route
 	Encryption       Encryption
+	XMPPEncryption   XMPPEncryption
 	NoKey            NoKeyAction
 	ReversePlaintext bool
 	MaxMessageBytes  int64
@@ -111,6 +125,7 @@ func defaultRule() Rule {
 	return Rule{
 		Route:            RouteXMPP,
 		Encryption:       EncryptRequired,
+		XMPPEncryption:   XMPPPreferOX,
 		NoKey:            NoKeyReject,
 		ReversePlaintext: new(bool),
 		MaxMessageBytes:  36 << 20,
@@ -168,6 +183,11 @@ func validate(name string, r Rule) []error {
 	default:
 		errs = append(errs, fmt.Errorf("%w: %s: encryption %q (want required, opportunistic or none)", ErrInvalid, name, r.Encryption))
 	}
+	switch r.XMPPEncryption {
+	case "", XMPPOX, XMPPOMEMO, XMPPPreferOX, XMPPPreferOMEMO:
+	default:
+		errs = append(errs, fmt.Errorf("%w: %s: xmpp_encryption %q (want ox, omemo, prefer-ox or prefer-omemo)", ErrInvalid, name, r.XMPPEncryption))
+	}
 	switch r.NoKey {
 	case "", NoKeyReject, NoKeyNotice:
 	default:
@@ -210,6 +230,9 @@ func (d *Decision) apply(name string, r Rule) {
 	if r.Encryption != "" {
 		d.Encryption, d.Source["encryption"] = r.Encryption, name
 	}
+	if r.XMPPEncryption != "" {
+		d.XMPPEncryption, d.Source["xmpp_encryption"] = r.XMPPEncryption, name
+	}
 	if r.NoKey != "" {
 		d.NoKey, d.Source["no_key"] = r.NoKey, name
 	}
@@ -231,11 +254,32 @@ func (d Decision) Explain() string {
 	fmt.Fprintf(&b, "address:           %s\n", d.Address)
 	fmt.Fprintf(&b, "route:             %-14s (%s)\n", d.Route, d.Source["route"])
 	fmt.Fprintf(&b, "encryption:        %-14s (%s)\n", d.Encryption, d.Source["encryption"])
+	fmt.Fprintf(&b, "xmpp_encryption:   %-14s (%s)\n", d.XMPPEncryption, d.Source["xmpp_encryption"])
 	fmt.Fprintf(&b, "no_key:            %-14s (%s)\n", d.NoKey, d.Source["no_key"])
 	fmt.Fprintf(&b, "reverse_plaintext: %-14t (%s)\n", d.ReversePlaintext, d.Source["reverse_plaintext"])
 	fmt.Fprintf(&b, "max_message_bytes: %-14d (%s)\n", d.MaxMessageBytes, d.Source["max_message_bytes"])
 	fmt.Fprintf(&b, "reverse:           %-14s (%s)\n", d.Reverse, d.Source["reverse"])
 	return b.String()
+}
+
+// Scheme names, in the order Schemes returns them.
+const (
+	SchemeOX    = "ox"
+	SchemeOMEMO = "omemo"
+)
+
+// Schemes lists the XMPP encryption schemes to try for the recipient, in
+// order: the first the recipient publishes keys for is used.
+func (d Decision) Schemes() []string {
+	switch d.XMPPEncryption {
+	case XMPPOX:
+		return []string{SchemeOX}
+	case XMPPOMEMO:
+		return []string{SchemeOMEMO}
+	case XMPPPreferOMEMO:
+		return []string{SchemeOMEMO, SchemeOX}
+	}
+	return []string{SchemeOX, SchemeOMEMO} // prefer-ox, the default
 }
 
 // IsLocal reports whether addr's domain is one of the local domains. The

@@ -220,3 +220,30 @@ func TestReverseAccess(t *testing.T) {
 		t.Errorf("reverse = maybe accepted: %v", err)
 	}
 }
+
+func TestXMPPEncryption(t *testing.T) {
+	for mode, want := range map[XMPPEncryption]string{
+		XMPPPreferOX: "ox,omemo", XMPPPreferOMEMO: "omemo,ox", XMPPOX: "ox", XMPPOMEMO: "omemo", "": "ox,omemo",
+	} {
+		if got := strings.Join(Decision{XMPPEncryption: mode}.Schemes(), ","); got != want {
+			t.Errorf("%q: %s, want %s", mode, got, want)
+		}
+	}
+	p, err := New(Config{LocalDomains: []string{"example.org"}, Domains: map[string]Rule{"example.org": {XMPPEncryption: XMPPPreferOMEMO}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Decide("a@example.org")
+	if d.XMPPEncryption != XMPPPreferOMEMO || d.Source["xmpp_encryption"] != "domain example.org" {
+		t.Fatalf("%+v", d)
+	}
+	if !strings.Contains(d.Explain(), "xmpp_encryption:   prefer-omemo") {
+		t.Errorf("explain:\n%s", d.Explain())
+	}
+	if d := p.Decide("a@other.org"); d.XMPPEncryption != XMPPPreferOX || d.Source["xmpp_encryption"] != "default" {
+		t.Fatalf("default: %+v", d)
+	}
+	if _, err := New(Config{LocalDomains: []string{"example.org"}, Global: Rule{XMPPEncryption: "signal"}}); err == nil {
+		t.Fatal("xmpp_encryption signal accepted")
+	}
+}

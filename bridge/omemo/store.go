@@ -93,12 +93,19 @@ func (s *Store) lock(jid string) func() {
 // load returns jid's device, made (and made durable) on first use. Called
 // with jid's lock held.
 func (s *Store) load(ctx context.Context, jid string) (*device, error) {
+	return s.loadOrMake(ctx, jid, true)
+}
+
+func (s *Store) loadOrMake(ctx context.Context, jid string, create bool) (*device, error) {
 	s.mu.Lock()
 	data, ok := s.cache[jid]
 	s.mu.Unlock()
 	if !ok {
 		var err error
 		data, err = os.ReadFile(filepath.Join(s.cfg.Dir, fileName(jid)))
+		if errors.Is(err, fs.ErrNotExist) && !create {
+			return nil, ErrNoDevice
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -163,11 +170,23 @@ func (s *Store) save(d *device) (*device, error) {
 	return loadDevice(data)
 }
 
+// ErrNoDevice: the puppet has no device yet (ExistingDevice).
+var ErrNoDevice = errors.New("omemo: puppet has no device")
+
 // Device returns puppet's device, creating it on first use.
 func (s *Store) Device(ctx context.Context, puppet string) (Info, error) {
+	return s.device(ctx, puppet, true)
+}
+
+// ExistingDevice returns puppet's device, or ErrNoDevice: it never makes one.
+func (s *Store) ExistingDevice(ctx context.Context, puppet string) (Info, error) {
+	return s.device(ctx, puppet, false)
+}
+
+func (s *Store) device(ctx context.Context, puppet string, create bool) (Info, error) {
 	puppet = strings.ToLower(puppet)
 	defer s.lock(puppet)()
-	d, err := s.load(ctx, puppet)
+	d, err := s.loadOrMake(ctx, puppet, create)
 	if err != nil {
 		return Info{}, err
 	}

@@ -3,6 +3,7 @@ package pep
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 
@@ -18,24 +19,44 @@ import (
 // *omemo.Store implements it.
 type OMEMODevices interface {
 	Device(ctx context.Context, puppetJID string) (omemo.Info, error)
+	// ExistingDevice is Device without making one (omemo.ErrNoDevice).
+	ExistingDevice(ctx context.Context, puppetJID string) (omemo.Info, error)
 }
 
 // omemoItemID is the item id of OMEMO 0.3 nodes, as clients publish them.
 const omemoItemID = "current"
 
 // handleOMEMO answers a puppet's OMEMO 0.3 device list and bundle nodes
-// (XEP-0384 v0.3 §4.2, §4.3); handled is false for other nodes.
-func (r *Responder) handleOMEMO(ctx context.Context, p jid.JID, node string) (_ xml.TokenReader, handled bool, _ error) {
+// (XEP-0384 v0.3 §4.2, §4.3); handled is false for other nodes. A
+// missing device is made by the same rules as a missing OX key
+// (puppetKey): on a device list query, for a local requester, within the
+// NewPuppets limits.
+func (r *Responder) handleOMEMO(ctx context.Context, from, p jid.JID, node string) (_ xml.TokenReader, handled bool, _ error) {
 	id, isBundle := omemo.BundleNodeID(node)
 	if r.cfg.OMEMO == nil || (node != omemo.NodeDeviceList && !isBundle) {
 		return nil, false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	info, err := r.cfg.OMEMO.Device(ctx, p.String())
-	if err != nil {
+	info, err := r.cfg.OMEMO.ExistingDevice(ctx, p.String())
+	switch {
+	case err == nil:
+	case !errors.Is(err, omemo.ErrNoDevice):
 		r.log.Error("puppet OMEMO device unavailable", zap.Error(err))
 		return nil, true, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
+	case node != omemo.NodeDeviceList || from.Localpart() == "" || !r.cfg.IsLocal(from.Bare()):
+		return nil, true, stanzaErr(stanza.Cancel, stanza.ItemNotFound)
+	default:
+		if limit, ok := r.newPuppets.allow(from, mailDomain(p)); !ok {
+			r.log.Info("new puppet device refused: over a limit", zap.String("limit", limit),
+				zap.String("requester_domain", from.Domainpart()))
+			return nil, true, stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+				Text: map[string]string{"": "Too many new correspondents at once; try again later."}}
+		}
+		if info, err = r.cfg.OMEMO.Device(ctx, p.String()); err != nil {
+			r.log.Error("puppet OMEMO device unavailable", zap.Error(err))
+			return nil, true, stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
+		}
 	}
 	if node == omemo.NodeDeviceList {
 		return itemsElem(node, omemoItemID, xmpp.Tokens(omemo.DeviceListTokens([]uint32{info.DeviceID})...)), true, nil

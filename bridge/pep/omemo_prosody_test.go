@@ -44,7 +44,8 @@ func TestOMEMOInteropWithPythonOMEMO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewResponder(ResponderConfig{Domain: srv.Component, Keys: ks, OMEMO: store, Log: zaptest.NewLogger(t)})
+	r, err := NewResponder(ResponderConfig{Domain: srv.Component, Keys: ks, OMEMO: store, Log: zaptest.NewLogger(t),
+		IsLocal: func(j jid.JID) bool { return j.Domainpart() == srv.Domain }})
 	if err != nil {
 		t.Fatal(err)
 	}

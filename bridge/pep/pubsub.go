@@ -40,7 +40,7 @@ func (r *Responder) handlePubsub(ctx context.Context, iq stanza.IQ, payload xml.
 	}
 	p, ok := r.puppet(iq.To)
 	if ok {
-		if items, handled, err := r.handleOMEMO(ctx, p, req.Items.Node); handled {
+		if items, handled, err := r.handleOMEMO(ctx, iq.From, p, req.Items.Node); handled {
 			return items, err
 		}
 	}

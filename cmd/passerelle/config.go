@@ -176,6 +176,7 @@ type PolicyConfig struct {
 type RuleConfig struct {
 	Route            string `toml:"route"`
 	Encryption       string `toml:"encryption"`
+	XMPPEncryption   string `toml:"xmpp_encryption"` // ox | omemo | prefer-ox | prefer-omemo
 	NoKey            string `toml:"no_key"`
 	ReversePlaintext *bool  `toml:"reverse_plaintext"`
 	Reverse          string `toml:"reverse"` // allow | deny: the local sender may use the reverse path

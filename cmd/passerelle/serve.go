@@ -17,6 +17,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/keys"
+	"passerelle/bridge/omemo"
 	"passerelle/bridge/pep"
 	"passerelle/bridge/upload"
 	"passerelle/bridge/xmpp"
@@ -41,6 +42,8 @@ type gateway struct {
 	policy    *policy.Policy
 	keys      *keys.Store
 	resolver  *keys.Resolver
+	omemo     *omemo.Store // puppet OMEMO devices, keys.dir/omemo
+	pepSource *pep.Source  // users' PEP nodes, through the component
 	store     *queue.FileStore
 	queue     *queue.Queue
 	component *xmpp.Component
@@ -124,7 +127,7 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 		return nil, err
 	}
 	np := cfg.Keys.NewPuppets
-	rcfg := pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, Log: log,
+	rcfg := pep.ResponderConfig{Domain: cfg.XMPP.ComponentDomain, Keys: g.keys, OMEMO: g.omemo, Log: log,
 		IsLocal: g.isLocalJID,
 		NewPuppets: pep.NewPuppetLimits{PerUser: np.PerUser, PerUserDomain: np.PerUserDomain,
 			PerMailDomain: np.PerMailDomain, Total: np.Total}}
@@ -184,10 +187,15 @@ func (g *gateway) openKeys() error {
 	}
 	sources := []keys.Source{ring}
 	if g.component != nil { // XEP-0373 PEP, asked through the component
-		sources = append(sources, pep.NewSource(pep.SourceConfig{Client: g.component,
+		g.pepSource = pep.NewSource(pep.SourceConfig{Client: g.component,
 			Timeout: g.cfg.Keys.LookupTimeout.Duration, Log: g.log, HashAddr: g.hash,
-			JIDOf: func(addr string) (jid.JID, error) { return jid.Parse(g.policy.JID(addr)) }}))
+			JIDOf: func(addr string) (jid.JID, error) { return jid.Parse(g.policy.JID(addr)) }})
+		sources = append(sources, g.pepSource)
 	}
+	if g.omemo, err = omemo.NewStore(omemo.StoreConfig{Dir: filepath.Join(g.cfg.Keys.Dir, "omemo"), Log: g.log}); err != nil {
+		return err
+	}
+	quietLibsignal(g.log)
 	// No WKD here: this resolver serves local users only (forward-path
 	// recipients, reverse-path senders), whose keys come from the keyring
 	// and PEP; a WKD fetch per RCPT would be work any MX client triggers.
@@ -269,7 +277,7 @@ func (g *gateway) buildSMTP() error {
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash,
 		Threads: g.forwardThreads(), Autocrypt: g.forwardAutocrypt(), MaxStanzaBytes: g.cfg.XMPP.MaxStanzaBytes, Uploader: uploader,
 		Verifier: verifier, RejectDMARC: g.cfg.Inbound.Unauthenticated == "reject",
-		Peer: g.forwardPeer(), LocalMTARoute: g.localMTARoute()})
+		Peer: g.forwardPeer(), LocalMTARoute: g.localMTARoute(), OMEMO: g.forwardOMEMO()})
 	if err != nil {
 		return err
 	}

@@ -232,6 +232,7 @@ func (r RuleConfig) rule() policy.Rule {
 	return policy.Rule{
 		Route:            policy.Route(r.Route),
 		Encryption:       policy.Encryption(r.Encryption),
+		XMPPEncryption:   policy.XMPPEncryption(r.XMPPEncryption),
 		NoKey:            policy.NoKeyAction(r.NoKey),
 		ReversePlaintext: r.ReversePlaintext,
 		Reverse:          policy.ReverseAccess(r.Reverse),

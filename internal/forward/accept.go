@@ -28,7 +28,7 @@ const (
 	ParamJID      = "jid"       // recipient bare JID
 	ParamFrom     = "from"      // puppet JID of the sender
 	ParamOriginID = "origin-id" // XEP-0359 origin-id and stanza id, fixed across retries
-	ParamEnc      = "enc"       // "ox" (body is a signcrypt) or "none" (body is the mail)
+	ParamEnc      = "enc"       // "ox" (body is a signcrypt), "omemo" (an <encrypted/>) or "none" (body is the mail)
 	// ParamUnverified, on plaintext recipients, is the sender address whose
 	// warning the stanza's text starts with; absent: the sender was verified.
 	ParamUnverified = "unverified"
@@ -95,6 +95,12 @@ func (f *Forward) accept(ctx context.Context, env *smtpd.Envelope, data []byte, 
 	if auth.mark {
 		p.Body = unverifiedNotice(sender) + p.Body
 	}
+	var omemoText []byte
+	if hasOMEMO(env) { // before external, which shortens p.Body
+		if omemoText, err = f.omemoText(ctx, m, p, raw); err != nil {
+			return err
+		}
+	}
 	inner, err := payload.BuildInner(p)
 	if err != nil {
 		f.log.Info("refused message that cannot be carried in XML", zap.String("sid", env.Session.ID), zap.Error(err))
@@ -116,7 +122,7 @@ func (f *Forward) accept(ctx context.Context, env *smtpd.Envelope, data []byte, 
 			return errPlainTooLargeReply
 		}
 	}
-	qenv, bodies, err := f.seal(ctx, env, raw, inner, puppet.String(), unverified)
+	qenv, bodies, err := f.seal(ctx, env, raw, inner, omemoText, puppet.String(), unverified)
 	if err != nil {
 		return err
 	}
@@ -166,7 +172,7 @@ func (f *Forward) recordThread(ctx context.Context, m *mime.Message, qenv *queue
 
 // seal builds the queue envelope and its bodies: a signcrypt per encrypted
 // recipient, and one shared copy of the mail for plaintext recipients.
-func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, puppet, unverified string) (*queue.Envelope, []io.Reader, error) {
+func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner, omemoText []byte, puppet, unverified string) (*queue.Envelope, []io.Reader, error) {
 	qenv := &queue.Envelope{From: env.From, EnvID: env.Params.EnvID}
 	var bodies []io.Reader
 	var signer *openpgp.Entity
@@ -201,6 +207,17 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 		}
 		qr := queue.Recipient{Addr: r.Addr, Route: RouteXMPP, Notify: r.Notify, ORCPT: orcpt(r.ORcpt),
 			Params: map[string]string{ParamJID: dec.JID, ParamFrom: puppet, ParamOriginID: newOriginID()}}
+		if len(dec.OMEMO) > 0 {
+			x, err := f.sealOMEMO(ctx, dec, puppet, omemoText)
+			if err != nil {
+				return nil, nil, err
+			}
+			qr.Body, qr.Params[ParamEnc] = len(bodies), "omemo"
+			bodies = append(bodies, bytes.NewReader(x))
+			qenv.Bodies = append(qenv.Bodies, queue.Body{Kind: queue.BodyOpaque})
+			qenv.Recipients = append(qenv.Recipients, qr)
+			continue
+		}
 		if dec.Key == nil {
 			qr.Body, qr.Params[ParamEnc] = plainBody(), "none"
 			if unverified != "" {
@@ -252,7 +269,17 @@ func (f *Forward) seal(ctx context.Context, env *smtpd.Envelope, raw, inner []by
 // XMPP (no key; not the local-MTA route).
 func hasPlain(env *smtpd.Envelope) bool {
 	for _, r := range env.Recipients {
-		if d, ok := decisionOf(r.Route); ok && d.Key == nil && !d.MTA {
+		if d, ok := decisionOf(r.Route); ok && d.plain() {
+			return true
+		}
+	}
+	return false
+}
+
+// hasOMEMO reports whether a recipient gets the mail over OMEMO.
+func hasOMEMO(env *smtpd.Envelope) bool {
+	for _, r := range env.Recipients {
+		if d, ok := decisionOf(r.Route); ok && len(d.OMEMO) > 0 {
 			return true
 		}
 	}

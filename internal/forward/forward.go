@@ -91,6 +91,9 @@ type Config struct {
 	// "smtp" through the smarthost) for local addresses whose policy route
 	// is "smtp": users still on email. Empty: such addresses are refused.
 	LocalMTARoute string
+	// OMEMO, if set, delivers over OMEMO 0.3 to recipients who publish
+	// devices, as policy.xmpp_encryption says (OMEMOVia).
+	OMEMO OMEMO
 	// Lookups bound the uncached key lookups MX clients trigger at RCPT.
 	Lookups  LookupLimits
 	Log      *zap.Logger

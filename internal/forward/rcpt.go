@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
@@ -20,8 +21,12 @@ type decision struct {
 	JID       string          // the recipient's bare JID
 	Key       *openpgp.Entity // nil: plaintext (policy allowed it)
 	KeySource string
-	MTA       bool // route smtp: handed to the local MTA as it is
+	OMEMO     []uint32 // set: OMEMO to these devices instead of OX
+	MTA       bool     // route smtp: handed to the local MTA as it is
 }
+
+// plain reports whether the recipient gets the mail unencrypted.
+func (d *decision) plain() bool { return d.Key == nil && len(d.OMEMO) == 0 && !d.MTA }
 
 var errRouteUnavailable = &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 3, 5}, Msg: "No route to this recipient is configured"}
 
@@ -60,22 +65,67 @@ func (f *Forward) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any
 		f.log.Info("refused: key lookup limit", f.hash(to), zap.String("remote", s.Remote), zap.Error(err))
 		return nil, err
 	}
-	res, err := f.cfg.Keys.Resolve(ctx, to)
-	switch {
-	case err == nil:
-		dec.Key, dec.KeySource = res.Key, res.Source
-		f.log.Debug("recipient key", f.hash(to), zap.String("source", res.Source), zap.String("fpr", string(res.Fingerprint)))
-		return dec, nil
-	case keys.IsTemporary(err) || ctx.Err() != nil:
-		f.log.Warn("recipient key lookup failed", f.hash(to), zap.Error(err))
-		return nil, smtpd.KeyLookupTemporary
-	case !errors.Is(err, keys.ErrNoKey):
-		f.log.Error("recipient key lookup", f.hash(to), zap.Error(err))
-		return nil, smtpd.TemporaryFailure
+	var errs []error
+	for _, scheme := range d.Schemes() { // policy.xmpp_encryption
+		var found bool
+		var err error
+		switch scheme {
+		case policy.SchemeOX:
+			found, err = f.rcptOX(ctx, dec, to)
+		case policy.SchemeOMEMO:
+			found, err = f.rcptOMEMO(ctx, dec, j.Bare(), to)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return dec, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: no key", scheme))
 	}
+	err = errors.Join(errs...)
 	if d.Encryption == policy.EncryptRequired && d.NoKey == policy.NoKeyReject {
 		f.log.Info("refused: no usable key", f.hash(to), zap.String("rule", d.Source["no_key"]), zap.Error(err))
 		return nil, smtpd.EncryptionRequired
 	}
 	return dec, nil // opportunistic, or required with a plaintext notice
+}
+
+// rcptOX looks up the recipient's OX key into dec.
+func (f *Forward) rcptOX(ctx context.Context, dec *decision, to string) (bool, error) {
+	res, err := f.cfg.Keys.Resolve(ctx, to)
+	switch {
+	case err == nil:
+		dec.Key, dec.KeySource = res.Key, res.Source
+		f.log.Debug("recipient key", f.hash(to), zap.String("source", res.Source), zap.String("fpr", string(res.Fingerprint)))
+		return true, nil
+	case keys.IsTemporary(err) || ctx.Err() != nil:
+		f.log.Warn("recipient key lookup failed", f.hash(to), zap.Error(err))
+		return false, smtpd.KeyLookupTemporary
+	case !errors.Is(err, keys.ErrNoKey):
+		f.log.Error("recipient key lookup", f.hash(to), zap.Error(err))
+		return false, smtpd.TemporaryFailure
+	}
+	return false, nil
+}
+
+// rcptOMEMO looks up the recipient's OMEMO devices into dec.
+func (f *Forward) rcptOMEMO(ctx context.Context, dec *decision, j jid.JID, to string) (bool, error) {
+	if f.cfg.OMEMO == nil {
+		return false, nil
+	}
+	ids, err := f.cfg.OMEMO.Devices(ctx, j)
+	switch {
+	case err == nil && len(ids) > 0:
+		dec.OMEMO, dec.KeySource = ids, "omemo"
+		f.log.Debug("recipient OMEMO devices", f.hash(to), zap.Int("devices", len(ids)))
+		return true, nil
+	case err == nil || errors.Is(err, keys.ErrNoKey):
+		return false, nil
+	case keys.IsTemporary(err) || ctx.Err() != nil:
+		f.log.Warn("recipient OMEMO device lookup failed", f.hash(to), zap.Error(err))
+		return false, smtpd.KeyLookupTemporary
+	}
+	f.log.Error("recipient OMEMO device lookup", f.hash(to), zap.Error(err))
+	return false, smtpd.TemporaryFailure
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"passerelle/bridge/omemo"
 	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
 	"passerelle/gateway/mime"
@@ -45,7 +46,18 @@ func oxChildren(ciphertext []byte, originID string) []xml.Token {
 	toks := text("body", noticeOX)
 	open := xml.StartElement{Name: xml.Name{Space: ox.NS, Local: "openpgp"}}
 	toks = append(toks, open, xml.CharData(base64.StdEncoding.EncodeToString(ciphertext)), open.End())
-	return append(toks, trailer(originID, true)...)
+	return append(toks, trailer(originID, ox.NS)...)
+}
+
+// omemoChildren are the children of an OMEMO <message/>: the notice, the
+// spooled <encrypted/> element and the hints (XEP-0384 v0.3 §4.5, XEP-0380).
+func omemoChildren(spooled []byte, originID string) ([]xml.Token, error) {
+	e, err := omemo.Parse(spooled)
+	if err != nil {
+		return nil, err
+	}
+	toks := append(text("body", noticeOMEMO), e.Tokens()...)
+	return append(toks, trailer(originID, omemo.NS)...), nil
 }
 
 // errPlainTooLarge: the mail, carried whole in the clear, would not fit
@@ -80,7 +92,7 @@ func plainChildren(m *mime.Message, raw []byte, originID string, maxStanza int, 
 	if err != nil {
 		return nil, err
 	}
-	toks = append(append(toks, mail...), trailer(originID, false)...)
+	toks = append(append(toks, mail...), trailer(originID, "")...)
 	if n, err := encodedSize(toks); err != nil || n+plainOverhead > maxStanza {
 		return nil, errors.Join(errPlainTooLarge, err)
 	}
@@ -104,10 +116,11 @@ type countWriter int
 
 func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
 
-func trailer(originID string, encrypted bool) []xml.Token {
+// trailer: the hints; eme, if set, is the XEP-0380 encryption namespace.
+func trailer(originID string, eme string) []xml.Token {
 	toks := empty(nsHints, "store")
-	if encrypted {
-		toks = append(toks, empty(nsEME, "encryption", "namespace", ox.NS)...)
+	if eme != "" {
+		toks = append(toks, empty(nsEME, "encryption", "namespace", eme)...)
 	}
 	return append(toks, empty(nsSID, "origin-id", "id", originID)...)
 }

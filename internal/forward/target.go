@@ -61,6 +61,10 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	switch p[ParamEnc] {
 	case "ox":
 		children = oxChildren(body, p[ParamOriginID])
+	case "omemo":
+		if children, err = omemoChildren(body, p[ParamOriginID]); err != nil {
+			return queue.Permanent(fmt.Errorf("forward: spooled OMEMO element: %w", err))
+		}
 	case "none":
 		m, err := mime.Parse(body, t.MIMELimits)
 		if err != nil {
