@@ -67,6 +67,7 @@ type gwConfig struct {
 	RetryMax        string // default 2s
 	MaxMessageBytes int64
 	Extra           string // raw TOML appended at the end
+	Top             string // raw TOML at the top level, before any table
 	XMPPExtra       string // raw TOML inside [xmpp]
 	// Inbound is raw TOML inside [inbound]; empty: verify = false, so
 	// that no test waits on DNS (the tests run without a network).
@@ -80,6 +81,7 @@ type gwConfig struct {
 
 const configTemplate = `hostname = "mx.{{.Domain}}"
 local_domains = ["{{.Domain}}"{{range .OtherDomains}}, "{{.}}"{{end}}]
+{{.Top}}
 [log]
 level = "debug"
 format = "json"

@@ -24,7 +24,7 @@ type opsEnv struct {
 
 func newOpsEnv(t *testing.T, tweak func(*gwConfig)) *opsEnv {
 	t.Helper()
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
+	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw", "carol": "carol-pw"}})
 	addr := freePort(t)
 	cfg := gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain}

@@ -9,7 +9,7 @@ import (
 // read them (BRIEF, identity model). By default an address and the JID
 // spelled the same are one person; Config.Directory lists the exceptions.
 
-func (p *Policy) buildDirectory(dir map[string]string) []error {
+func (p *rules) buildDirectory(dir map[string]string) []error {
 	var errs []error
 	p.toJID, p.toEmail = map[string]string{}, map[string]string{}
 	for email, j := range dir {
@@ -28,7 +28,7 @@ func (p *Policy) buildDirectory(dir map[string]string) []error {
 }
 
 // JID returns the bare JID that reads mail for the local address email.
-func (p *Policy) JID(email string) string {
+func (p *rules) JID(email string) string {
 	e := strings.ToLower(email)
 	if j, ok := p.toJID[e]; ok {
 		return j
@@ -40,7 +40,7 @@ func (p *Policy) JID(email string) string {
 // send at all: a JID listed in the directory sends as its address; any
 // other JID sends as the address spelled the same, if that address is local
 // and not assigned to someone else.
-func (p *Policy) Email(bareJID string) (string, bool) {
+func (p *rules) Email(bareJID string) (string, bool) {
 	j := strings.ToLower(bareJID)
 	if e, ok := p.toEmail[j]; ok {
 		return e, true
@@ -54,7 +54,7 @@ func (p *Policy) Email(bareJID string) (string, bool) {
 	return j, true
 }
 
-func (p *Policy) buildUsers(users []string) []error {
+func (p *rules) buildUsers(users []string) []error {
 	if users == nil {
 		return nil
 	}
@@ -78,9 +78,9 @@ func (p *Policy) buildUsers(users []string) []error {
 // the gateway was given no user list (it cannot know: a component sees
 // neither the XMPP server's accounts nor, for privacy, whether a bare JID
 // exists), else only the listed and directory addresses.
-func (p *Policy) Exists(email string) bool {
+func (p *rules) Exists(email string) bool {
 	return p.users == nil || p.users[strings.ToLower(email)]
 }
 
 // UsersKnown reports whether the gateway has a complete user list.
-func (p *Policy) UsersKnown() bool { return p.users != nil }
+func (p *rules) UsersKnown() bool { return p.users != nil }

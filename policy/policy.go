@@ -87,9 +87,8 @@ type Decision struct {
 	Source map[string]string
 }
 
-// Policy holds the rules. Build it with New; it is immutable afterwards and
-// safe for concurrent use.
-type Policy struct {
+// rules is one immutable set of rules; a Policy holds the current one.
+type rules struct {
 	global    Rule
 	domains   map[string]Rule
 	addresses map[string]Rule
@@ -139,7 +138,7 @@ var ErrInvalid = errors.New("policy: invalid rule")
 // New validates the rules and returns a Policy. Domain and address keys are
 // matched case-insensitively.
 func New(c Config) (*Policy, error) {
-	p := &Policy{global: c.Global, domains: map[string]Rule{}, addresses: map[string]Rule{}, local: map[string]bool{}}
+	p := &rules{global: c.Global, domains: map[string]Rule{}, addresses: map[string]Rule{}, local: map[string]bool{}}
 	var errs []error
 	if len(c.LocalDomains) == 0 {
 		errs = append(errs, fmt.Errorf("%w: no local domains", ErrInvalid))
@@ -168,7 +167,7 @@ func New(c Config) (*Policy, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return p, nil
+	return live(p), nil
 }
 
 func validate(name string, r Rule) []error {
@@ -206,7 +205,7 @@ func validate(name string, r Rule) []error {
 
 // Decide returns the effective policy for addr (an email address). It does
 // not check that addr is local: see Locality.
-func (p *Policy) Decide(addr string) Decision {
+func (p *rules) Decide(addr string) Decision {
 	addr = strings.ToLower(addr)
 	d := Decision{Address: addr, Source: map[string]string{}}
 	d.apply("default", defaultRule())
@@ -284,7 +283,7 @@ func (d Decision) Schemes() []string {
 
 // IsLocal reports whether addr's domain is one of the local domains. The
 // address must already be syntactically valid (the SMTP layer checks that).
-func (p *Policy) IsLocal(addr string) bool {
+func (p *rules) IsLocal(addr string) bool {
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
 		return false

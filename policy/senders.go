@@ -33,7 +33,7 @@ type senderRule struct {
 // buildSenders parses the per-user `from` lists: "alice@example.org" (one
 // address), "@example.org" (every address at the domain, not its
 // subdomains) or "*" (any address, unvouched).
-func (p *Policy) buildSenders(users map[string][]string) []error {
+func (p *rules) buildSenders(users map[string][]string) []error {
 	var errs []error
 	p.senders = map[string]senderRule{}
 	for user, list := range users {
@@ -60,7 +60,7 @@ func (p *Policy) buildSenders(users map[string][]string) []error {
 // SendAs decides whether the authenticated submission user may use addr
 // as a sender address. A user without a `from` list may send as their
 // login name if it is an address, and as nothing else.
-func (p *Policy) SendAs(user, addr string) SendAs {
+func (p *rules) SendAs(user, addr string) SendAs {
 	a := strings.ToLower(addr)
 	r, ok := p.senders[user]
 	if !ok {

@@ -10,12 +10,14 @@ import (
 	"passerelle/bridge/keys"
 )
 
-// newLogger builds the process logger from [log]; it writes to w.
-func newLogger(c LogConfig, w io.Writer) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(c.Level)
+// newLogger builds the process logger from [log]; it writes to w. The
+// level can be changed later (a reload).
+func newLogger(c LogConfig, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
+	l, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, zap.AtomicLevel{}, fmt.Errorf("log.level: %w", err)
 	}
+	lvl := zap.NewAtomicLevelAt(l)
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
 	var enc zapcore.Encoder
@@ -25,7 +27,7 @@ func newLogger(c LogConfig, w io.Writer) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(ec)
 	}
 	core := zapcore.NewCore(enc, zapcore.AddSync(w), lvl)
-	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(w))), nil
+	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(w))), lvl, nil
 }
 
 // addressHasher returns the function every package uses to put an address in

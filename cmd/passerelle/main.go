@@ -21,7 +21,7 @@ var version = "dev"
 const usage = `passerelle — an SMTP↔XMPP gateway with end-to-end OpenPGP encryption
 
 Usage:
-  passerelle serve -c FILE           run the gateway until SIGINT/SIGTERM
+  passerelle serve -c FILE           run the gateway until SIGINT/SIGTERM; SIGHUP reloads the config
   passerelle check-config -c FILE    report every problem in a config file, then exit
   passerelle policy explain -c FILE ADDRESS
                                      print the policy for ADDRESS and the rule behind each part
@@ -129,8 +129,12 @@ func checkConfig(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := LoadConfig(path); err != nil {
+	cfg, err := LoadConfig(path)
+	if err != nil {
 		return err
+	}
+	for _, w := range cfg.warnings() {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,7 @@ type peerParts struct {
 	publisher *peer.Publisher
 	records   peer.Records
 	trust     peer.Trust
+	checker   atomic.Pointer[peertrust.Checker] // swapped by a reload
 }
 
 // buildPeer wires discovery, the sending route and its target, and the
@@ -49,7 +51,9 @@ func (g *gateway) buildPeer() error {
 	if err != nil {
 		return fmt.Errorf("peers: %w", err)
 	}
-	p := &peerParts{records: peer.DNSRecords{Resolver: rr, Log: g.log.Named("peer")}, trust: trustOf(checker)}
+	p := &peerParts{records: peer.DNSRecords{Resolver: rr, Log: g.log.Named("peer")}}
+	p.checker.Store(checker)
+	p.trust = trustOf(&p.checker)
 	if p.discovery, err = peer.NewDiscovery(peer.DiscoveryConfig{Records: p.records, Trust: p.trust,
 		IQ: g.component, Log: g.log}); err != nil {
 		return err
@@ -80,9 +84,11 @@ func (g *gateway) buildPeer() error {
 }
 
 // trustOf adapts the pin store's checker (bridge/peertrust) to the route.
-func trustOf(c *peertrust.Checker) peer.Trust {
+// The checker is read at each decision, so a reload's trust settings
+// apply from the next one.
+func trustOf(c *atomic.Pointer[peertrust.Checker]) peer.Trust {
 	return peer.TrustFunc(func(ctx context.Context, domain string, rec peer.Record, served []byte) (peer.Verdict, string, error) {
-		d, err := c.Check(ctx, domain, rec.Published, rec.Authenticated, served)
+		d, err := c.Load().Check(ctx, domain, rec.Published, rec.Authenticated, served)
 		if err != nil {
 			return peer.Hold, "", err
 		}

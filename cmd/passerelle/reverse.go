@@ -35,6 +35,8 @@ func (g *gateway) buildReverse() error {
 		threads.Close()
 		return err
 	}
+	g.dkim = &liveDKIM{}
+	g.dkim.set(signer)
 	rcptKeys, err := g.recipientResolver()
 	if err != nil {
 		threads.Close()
@@ -47,7 +49,7 @@ func (g *gateway) buildReverse() error {
 	}
 	rc := g.cfg.Reverse
 	rv, err := reverse.New(reverse.Config{Policy: g.policy, SenderKeys: g.resolver, RecipientKeys: rcptKeys,
-		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: signer, Threads: threads, Fetcher: fetcher,
+		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: g.dkim, Threads: threads, Fetcher: fetcher,
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
 		DownloadTimeout: rc.DownloadTimeout.Duration,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,
@@ -66,15 +68,17 @@ func (g *gateway) buildReverse() error {
 }
 
 // dkimSigner loads the [[dkim]] keys; nil when none is configured.
-func (g *gateway) dkimSigner() (reverse.DKIM, error) {
-	if len(g.cfg.DKIM) == 0 {
+func (g *gateway) dkimSigner() (reverse.DKIM, error) { return dkimSignerFor(g.cfg, g.log) }
+
+func dkimSignerFor(cfg *Config, log *zap.Logger) (reverse.DKIM, error) {
+	if len(cfg.DKIM) == 0 {
 		return nil, nil
 	}
 	var ds []dkim.DomainConfig
-	for _, d := range g.cfg.DKIM {
+	for _, d := range cfg.DKIM {
 		ds = append(ds, dkim.DomainConfig{Domain: d.Domain, Selector: d.Selector, KeyFile: d.KeyFile})
 	}
-	s, err := dkim.New(dkim.Config{Domains: ds, Logger: g.log})
+	s, err := dkim.New(dkim.Config{Domains: ds, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("dkim: %w", err)
 	}

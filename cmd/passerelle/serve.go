@@ -60,6 +60,10 @@ type gateway struct {
 	metrics   *metrics             // metrics.go: always counted
 	health    *healthServer        // metrics.go: nil without metrics.listen
 	control   *controlServer       // control.go: spool.dir/control.sock
+	path      string               // the configuration file, read again on SIGHUP (reload.go)
+	level     zap.AtomicLevel      // log.level, reloadable
+	auth      *liveAuth            // submission users, reloadable; nil without submission
+	dkim      *liveDKIM            // [[dkim]] keys, reloadable
 }
 
 // wkdClient is the HTTP client of the WKD sources, made once: it dials
@@ -83,7 +87,7 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, level, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
@@ -97,6 +101,10 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		log.Error("start-up failed", zap.Error(err))
 		return err
+	}
+	g.path, g.level = path, level
+	for _, w := range cfg.warnings() {
+		log.Warn("configuration: " + w)
 	}
 	defer g.store.Close()
 	defer g.threads.Close()
@@ -310,9 +318,13 @@ func (g *gateway) buildSMTP() error {
 	if s.Submission.Listen != "" {
 		sub := base
 		sub.Mode = smtpd.ModeSubmission
-		if sub.Authenticator, err = newAuthenticator(s.Submission.Users); err != nil {
+		auth, err := newAuthenticator(s.Submission.Users)
+		if err != nil {
 			return err
 		}
+		g.auth = &liveAuth{}
+		g.auth.cur.Store(auth)
+		sub.Authenticator = g.auth
 		if err := g.addListener("submission", s.Submission.Listen, sub); err != nil {
 			return err
 		}

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
-
-	"go.uber.org/zap"
 )
 
 // certHolder serves the configured certificate and reloads it on demand,
@@ -21,14 +15,27 @@ type certHolder struct {
 }
 
 func (h *certHolder) reload() error {
+	c, err := h.load()
+	if err != nil {
+		return err
+	}
+	h.set(c)
+	return nil
+}
+
+// load reads the files without serving them yet.
+func (h *certHolder) load() (*tls.Certificate, error) {
 	c, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
 	if err != nil {
-		return fmt.Errorf("load TLS certificate %s: %w", h.certFile, err)
+		return nil, fmt.Errorf("load TLS certificate %s: %w", h.certFile, err)
 	}
+	return &c, nil
+}
+
+func (h *certHolder) set(c *tls.Certificate) {
 	h.mu.Lock()
-	h.cert = &c
+	h.cert = c
 	h.mu.Unlock()
-	return nil
 }
 
 func (h *certHolder) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -48,27 +55,4 @@ func loadTLS(c TLSConfig) (*tls.Config, *certHolder, error) {
 		return nil, nil, err
 	}
 	return &tls.Config{GetCertificate: h.get, MinVersion: tls.VersionTLS12}, h, nil
-}
-
-// reloadOnHUP reloads the certificate on each SIGHUP until ctx is done; a
-// bad new certificate is logged and the old one kept.
-func (g *gateway) reloadOnHUP(ctx context.Context) {
-	if g.certs == nil {
-		return
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := g.certs.reload(); err != nil {
-				g.log.Error("certificate reload failed; keeping the old one", zap.Error(err))
-				continue
-			}
-			g.log.Info("certificate reloaded", zap.String("file", g.certs.certFile))
-		}
-	}
 }
