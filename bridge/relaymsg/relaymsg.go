@@ -7,9 +7,11 @@
 package relaymsg
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"strings"
 
 	"passerelle/bridge/peermsg"
 )
@@ -58,4 +60,54 @@ func ParseHello(r xml.TokenReader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return pub, nil
+}
+
+var nameSig = xml.Name{Space: NS, Local: "sig"}
+
+// AckSignedText is what a relay client signs in an ack: the hub's JID,
+// the transfer id and every recipient's result, so that only the holder
+// of the client's key can tell the hub that a mail is stored (the account
+// password alone cannot make the hub drop mail).
+func AckSignedText(hub string, a *peermsg.Ack) []byte {
+	var b []byte
+	b = append(b, "passerelle-relay-ack\x00"+hub+"\x00"+a.ID...)
+	for _, r := range a.Results {
+		b = append(b, "\x00"+r.Addr+"\x00"+r.Status...)
+	}
+	return b
+}
+
+// WithSig returns the ack element toks (start to end) with a
+// <sig xmlns='urn:passerelle:relay:0'/> child holding sig (an OpenPGP
+// detached signature, binary) before its end; receivers that do not know
+// it ignore it (peermsg.ParseAck skips unknown children).
+func WithSig(toks []xml.Token, sig []byte) []xml.Token {
+	s := xml.StartElement{Name: nameSig}
+	out := append([]xml.Token{}, toks[:len(toks)-1]...)
+	out = append(out, s, xml.CharData(base64.StdEncoding.EncodeToString(sig)), s.End())
+	return append(out, toks[len(toks)-1])
+}
+
+// FindSig returns the signature of the first <sig/> among toks.
+func FindSig(toks []xml.Token) ([]byte, error) {
+	for i, t := range toks {
+		s, ok := t.(xml.StartElement)
+		if !ok || s.Name != nameSig {
+			continue
+		}
+		var txt []byte
+		for _, t := range toks[i+1:] {
+			cd, ok := t.(xml.CharData)
+			if !ok {
+				break
+			}
+			txt = append(txt, cd...)
+		}
+		sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(txt)))
+		if err != nil || len(sig) == 0 {
+			return nil, fmt.Errorf("%w: ack signature", ErrMalformed)
+		}
+		return sig, nil
+	}
+	return nil, fmt.Errorf("%w: ack without signature", ErrMalformed)
 }

@@ -11,7 +11,9 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
+	"mellium.im/xmpp/stanza"
 
+	"passerelle/bridge/peermsg"
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
 	"passerelle/internal/forward"
@@ -197,6 +199,6 @@ func (g *gateway) relayReceivers(fwd *forward.Forward, prc *peer.Receiver) (bool
 	if err != nil {
 		return true, err
 	}
-	rcv.Register(g.mux)
+	g.mux.HandleIQAsync(stanza.SetIQ, peermsg.MailName(), c.SignAcks(rcv.Handle))
 	return true, nil
 }

@@ -102,7 +102,7 @@ func newSite(t *testing.T) *site {
 			return s.hub.handleTransfer(ctx, s.hubRC, iq, p)
 		},
 	}
-	s.toClient.handlers = map[string]xmpp.IQHandler{"mail": s.rcv.Handle}
+	s.toClient.handlers = map[string]xmpp.IQHandler{"mail": s.client.SignAcks(s.rcv.Handle)}
 	s.toClient.online = func(to jid.JID) bool { return s.toHub.up && to.String() == session }
 	return s
 }

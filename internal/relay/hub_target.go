@@ -11,6 +11,8 @@ import (
 	"io"
 	"time"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"go.uber.org/zap"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/payload"
@@ -97,6 +99,9 @@ type sessionIQ struct {
 	hub *Hub
 }
 
+// An ack must carry the client's signature (Client.SignAcks): a session
+// that answers without it (someone logged in with the account's password
+// but without the key) is forgotten, and the mail stays queued.
 func (s *sessionIQ) IQ(ctx context.Context, iq stanza.IQ, p xml.TokenReader) (xml.TokenReader, error) {
 	r, err := s.iq.IQ(ctx, iq, p)
 	var xe *xmpp.Error
@@ -106,5 +111,26 @@ func (s *sessionIQ) IQ(ctx context.Context, iq stanza.IQ, p xml.TokenReader) (xm
 			return nil, fmt.Errorf("relay: client session %s unreachable: %v", iq.To, err) // no %w: temporary
 		}
 	}
-	return r, err
+	if err != nil || iq.Type != stanza.SetIQ {
+		return r, err
+	}
+	toks, err := collectTokens(r)
+	if err != nil {
+		return nil, err
+	}
+	c := s.hub.byJID[iq.To.Bare().String()]
+	var key *openpgp.Entity
+	if c != nil {
+		key, _ = c.state()
+	}
+	if key == nil {
+		return nil, fmt.Errorf("relay: no key to check the ack of %s", iq.To)
+	}
+	if err := verifyAck(s.hub.cfg.Self, key, toks); err != nil {
+		s.hub.log.Warn("ack without a valid signature by the client's key: session forgotten, mail kept",
+			zap.Stringer("session", iq.To), zap.Error(err))
+		s.hub.gone(iq.To)
+		return nil, fmt.Errorf("relay: session %s: %v", iq.To, err)
+	}
+	return xmlTokens(toks), nil
 }

@@ -175,3 +175,52 @@ func TestSessionIQ(t *testing.T) {
 		t.Errorf("session forgotten on the client's own refusal: %v", err)
 	}
 }
+
+// TestHubNeedsSignedAcks: whoever logs in with the account's password but
+// without the client's key cannot make the hub drop mail: an ack without
+// the client's signature (or with another key's) is not believed, the
+// session is forgotten and the mail stays queued.
+func TestHubNeedsSignedAcks(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		handle func(s *site) xmpp.IQHandler
+	}{
+		{"unsigned", func(s *site) xmpp.IQHandler { return s.rcv.Handle }},
+		{"signed by another key", func(s *site) xmpp.IQHandler {
+			cfg := s.client.cfg
+			cfg.Key, cfg.HubKeyFile = domainKey(t, "impostor"), t.TempDir()+"/hub.pgp"
+			other, err := NewClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return other.SignAcks(s.rcv.Handle)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.connect(t)
+			s.toClient.handlers["mail"] = tc.handle(s)
+			dec, err := s.hub.Rcpt(ctx, mxInfo, "bob@far.example", "alice@home.example")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rcpts, bodies, err := s.hub.Seal(ctx, &smtpd.Envelope{From: "bob@far.example"},
+				mailFrom("bob@far.example", "alice@home.example", "m"), nil, []smtpd.Recipient{{Addr: "alice@home.example", Route: dec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			target, err := s.hub.HubTargets(s.toClient, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = target.Deliver(ctx, delivery("m2", rcpts[0], bodies[0], queue.BodyOpaque))
+			if err == nil || queue.IsPermanent(err) {
+				t.Fatalf("Deliver with a %s ack: %v, want a temporary failure", tc.name, err)
+			}
+			if _, err := s.hub.Resolve(ctx, clientJID); !errors.Is(err, peer.ErrTemporary) {
+				t.Errorf("the session is still the push target: %v", err)
+			}
+		})
+	}
+}
