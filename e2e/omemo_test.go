@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/internal/omemotest"
+	"passerelle/internal/prosodytest"
+)
+
+// TestForwardOMEMOToPythonOMEMO: alice runs an OMEMO client that is not
+// ours (python3-omemo + python3-oldmemo on slixmpp) and publishes no OX
+// key; a mail with a unicode subject and a 2 MB attachment, sent with
+// swaks, reaches her client over OMEMO 0.3: it decrypts the text (From and
+// Subject at the top), and the aesgcm:// link in it opens the original,
+// byte-identical to what swaks sent. The spool and Prosody's data hold no
+// plaintext marker.
+func TestForwardOMEMOToPythonOMEMO(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
+		HTTPFileShare: true, UploadSizeLimit: 64 << 20})
+	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
+		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent)})
+	ctx := ctxT(t, 3*time.Minute)
+	alice := omemotest.Start(ctx, t, omemotest.Config{JID: "alice@" + srv.Domain, Password: "alice-pw",
+		C2SAddr: srv.C2SAddr, CAFile: srv.CAFile, State: filepath.Join(t.TempDir(), "alice.json")})
+
+	m := marker("omemo")
+	subject := "Réunion 📅 " + m
+	blob := make([]byte, 2<<20)
+	rand.Read(blob)
+	mail := "From: Bob <bob@remote.example>\r\nTo: alice@example.org\r\n" +
+		"Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(subject)) + "?=\r\n" +
+		"Message-ID: <" + m + "@remote.example>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\nvoir la pièce jointe " + m + "\r\n--b1\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"data.bin\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + wrap76(base64.StdEncoding.EncodeToString(blob)) + "--b1--\r\n"
+	file := filepath.Join(t.TempDir(), "mail.eml")
+	if err := os.WriteFile(file, []byte(mail), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swaks(t, gw.cfg.MXAddr, "alice@example.org", true, "--data", "@"+file)
+
+	ev, err := alice.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Error != "" || ev.From != `bob\40remote.example@`+srv.Component {
+		t.Fatalf("client event %+v", ev)
+	}
+	if !strings.HasPrefix(ev.Body, "From: Bob <bob@remote.example>\nSubject: "+subject+"\n") ||
+		!strings.Contains(ev.Body, "voir la pièce jointe "+m) {
+		t.Fatalf("decrypted body:\n%s", ev.Body)
+	}
+	link := ev.Body[strings.Index(ev.Body, "aesgcm://"):]
+	link, _, _ = strings.Cut(link, " ")
+	url := "http://" + strings.TrimPrefix(strings.SplitN(link, "#", 2)[0], "aesgcm://")
+	raw := openAESGCMLink(t, ev.Body, url, fetchBlob(t, url))
+	if !bytes.HasSuffix(raw, []byte(mail+"\r\n")) {
+		t.Fatalf("the .eml behind the aesgcm:// link (%d bytes) is not the mail sent (%d bytes)", len(raw), len(mail))
+	}
+	t.Logf("OMEMO body %d bytes decrypted by python-omemo; original %d bytes through the aesgcm link", len(ev.Body), len(raw))
+
+	for _, dir := range []string{filepath.Join(gw.cfg.Dir, "spool"), srv.Dir} {
+		noMarker(t, dir, m)
+	}
+}
+
+// noMarker fails if any file under dir contains marker.
+func noMarker(t *testing.T, dir, marker string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".log") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil // sockets, vanished temp files
+		}
+		n++
+		if bytes.Contains(b, []byte(marker)) {
+			t.Errorf("plaintext marker in %s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %d files, no marker", dir, n)
+}
+
+func wrap76(s string) string {
+	var b strings.Builder
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\r\n")
+		s = s[76:]
+	}
+	return b.String() + s + "\r\n"
+}
