@@ -34,7 +34,8 @@ func (m *countMetrics) snapshot() map[string]int {
 func TestMetricsCountConnectionsTransactionsReplies(t *testing.T) {
 	m := &countMetrics{}
 	env := startServer(t, func(c *Config) { c.Metrics = m })
-	c := env.greeted(t)
+	c := env.dial(t)
+	c.expect(220)
 	c.cmd("EHLO client.example", 250)
 	c.cmd("MAIL FROM:<a@remote.example>", 250)
 	c.cmd("RCPT TO:<bob@example.org>", 250)
@@ -43,6 +44,9 @@ func TestMetricsCountConnectionsTransactionsReplies(t *testing.T) {
 	c.cmd("MAIL FROM:<a@remote.example>", 250)
 	c.cmd("RCPT TO:<bob@elsewhere.example>", 550)
 	c.cmd("QUIT", 221)
+	// The server counts a reply just after writing it: wait for its close
+	// after 221, so the last count has happened before the snapshot.
+	c.expect(0)
 	want := map[string]int{
 		"conn mx accepted": 1,
 		"txn mx accepted":  1,
