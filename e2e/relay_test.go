@@ -306,7 +306,7 @@ func TestRelayMode(t *testing.T) {
 		}
 	})
 
-	t.Run("refusals: a domain the client does not hold; wrong credentials; not a relay client", func(t *testing.T) {
+	t.Run("refusals: a domain the client does not hold; wrong credentials; not a relay client; the hub's DSN comes back", func(t *testing.T) {
 		testRelayRefusals(t, r)
 	})
 
@@ -377,6 +377,18 @@ func testRelayRefusals(t *testing.T, r *relaySites) {
 	}
 	if err := relayIQ(ctx, sess, r.srv.Component, `<mail xmlns="urn:passerelle:peer:0" id="x1">AQID</mail>`, "forbidden"); err != nil {
 		t.Error(err)
+	}
+
+	// The hub's MX delivery fails (the recipient's domain does not exist):
+	// the hub's DSN comes back down the relay link to the site's MTA.
+	lost, lm := relayMail("alice@home.example", "carol@nowhere.example", "no-such-domain", 0)
+	r.submit(t, "alice@home.example", "carol@nowhere.example", []string{lm})
+	bounce := waitSink(t, r.site, func(c captured) bool {
+		return strings.Contains(c.message, "carol@nowhere.example") && strings.Contains(c.message, "alice@home.example") &&
+			strings.Contains(c.message, "delivery-status")
+	}, 60*time.Second)
+	if !strings.Contains(bounce.message, lost) { // the hub's DSN quotes the header of the mail
+		t.Errorf("the hub's DSN does not name the failed mail:\n%.2000s", bounce.message)
 	}
 
 	// Flush: a good mail sent after all of that arrives, and the refused

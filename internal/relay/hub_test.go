@@ -224,3 +224,34 @@ func TestHubNeedsSignedAcks(t *testing.T) {
 		})
 	}
 }
+
+// TestHubDSNToClient: a DSN the hub writes for a client's sender is spooled
+// plain (it reports on mail the hub held plain) and sealed to the client
+// when it leaves the queue; a plain body for an address no client holds
+// is refused.
+func TestHubDSNToClient(t *testing.T) {
+	s := newSite(t)
+	s.connect(t)
+	ctx := context.Background()
+	target, err := s.hub.HubTargets(s.toClient, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, ok := s.hub.Owner("alice@home.example")
+	if !ok || owner != clientJID {
+		t.Fatalf("Owner = %q, %v", owner, ok)
+	}
+	dsn := mailFrom("mailer-daemon@mx.hub.example", "alice@home.example", "dsn-1")
+	d := delivery("d1", queue.Recipient{Addr: "alice@home.example", Route: RouteHub}, dsn, queue.BodyMessage)
+	d.From = ""
+	if err := target.Deliver(ctx, d); err != nil {
+		t.Fatalf("deliver a DSN: %v", err)
+	}
+	if s.local.count() != 1 || !hasMarker(s.local.data[0], "dsn-1") || s.local.got[0].From != "" {
+		t.Fatalf("the client got %d mails", s.local.count())
+	}
+	d = delivery("d2", queue.Recipient{Addr: "eve@elsewhere.example", Route: RouteHub}, dsn, queue.BodyMessage)
+	if err := target.Deliver(ctx, d); !queue.IsPermanent(err) {
+		t.Errorf("a DSN for an address no client holds: %v, want permanent", err)
+	}
+}
