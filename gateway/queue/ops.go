@@ -171,7 +171,10 @@ func (s *FileStore) Quarantine(ctx context.Context, id, reason string) error {
 // and, when more than two segments are kept, moves the few live messages
 // of the oldest into the active one so that it can go (compaction).
 func (s *FileStore) maintain() {
-	if s.reclaim() <= 2 {
+	s.mu.RLock()
+	n := s.reclaim()
+	s.mu.RUnlock()
+	if n <= 2 {
 		return
 	}
 	s.mu.Lock()
