@@ -348,12 +348,32 @@ func TestReverseSinkRejectsComesBackAsMessage(t *testing.T) {
 	if r := env.alice.reply(t, "d1"); r.Received == nil {
 		t.Fatalf("refused: %s %q", r.condition(), r.Error.Text)
 	}
-	n := env.alice.next(t, 60*time.Second, func(m revMsg) bool { return m.Type == "chat" && m.Body != "" })
+	// A1: alice publishes a key (she sent OX), so the notice, which names
+	// the correspondent and quotes the remote reply, reaches her as OX
+	// signed by the puppet key, and Prosody sees neither in clear.
+	n := env.alice.next(t, 60*time.Second, func(m revMsg) bool { return m.Type == "chat" && m.OpenPGP != nil })
 	if !strings.HasPrefix(n.From, bob) {
 		t.Errorf("notice from %q, want the puppet %s", n.From, bob)
 	}
-	if !strings.Contains(n.Body, "bob@remote.example could not be delivered") || !strings.Contains(n.Body, "500 5.3.0") {
-		t.Errorf("notice = %q", n.Body)
+	if strings.Contains(n.Body, "remote.example") || strings.Contains(n.Body, "5.3.0") {
+		t.Errorf("notice in clear: %q", n.Body)
+	}
+	ct, err := ox.DecodeElement([]byte(n.OpenPGP.Data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := pep.NewSource(pep.SourceConfig{Client: pep.ClientQuerier{Session: env.alice.sess}}).Lookup(ctxT(t, 30*time.Second), bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ox.Open(ct, ox.OpenConfig{Keyring: openpgp.EntityList{env.aliceKey}, Senders: openpgp.EntityList{pk},
+		Recipient: "alice@example.org"})
+	if err != nil {
+		t.Fatalf("alice cannot open the notice with her key and the puppet's: %v", err)
+	}
+	p, err := payload.ParseInner(sc.Payload, payload.Limits{})
+	if err != nil || !strings.Contains(p.Body, "bob@remote.example could not be delivered") || !strings.Contains(p.Body, "500 5.3.0") {
+		t.Errorf("notice = %+v, %v", p, err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"passerelle/gateway/queue"
 	"passerelle/internal/forward"
 	"passerelle/internal/reverse"
+	"passerelle/policy"
 
 	"go.uber.org/zap"
 )
@@ -146,7 +147,8 @@ func (g *gateway) reverseTargets(targets map[string]queue.Target) error {
 	}
 	targets[reverse.RouteSMTP] = smtpOut
 	targets[reverse.RouteNotice] = &reverse.NoticeTarget{Sender: g.component,
-		ComponentDomain: g.cfg.XMPP.ComponentDomain, Log: g.log}
+		ComponentDomain: g.cfg.XMPP.ComponentDomain, Log: g.log,
+		Keys: g.resolver, Signer: g.keys, Plaintext: g.plaintextAllowed}
 	return nil
 }
 
@@ -184,4 +186,12 @@ func (g *gateway) spooledDedupKeys() map[string]time.Time {
 		}
 	}
 	return keys
+}
+
+// plaintextAllowed reports whether policy lets mail to the local address
+// travel in clear (the forward path's rule): a delivery notice to a user
+// without a key then shows its details in clear too.
+func (g *gateway) plaintextAllowed(addr string) bool {
+	d := g.policy.Decide(addr)
+	return d.Encryption != policy.EncryptRequired || d.NoKey == policy.NoKeyNotice
 }

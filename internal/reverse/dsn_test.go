@@ -2,10 +2,16 @@ package reverse
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/xml"
 	"io"
 	"strings"
 	"testing"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"passerelle/bridge/ox"
+	"passerelle/bridge/payload"
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
 )
@@ -49,7 +55,7 @@ func TestParseDSN(t *testing.T) {
 
 func TestNoticeTarget(t *testing.T) {
 	s := &fakeSender{}
-	nt := &NoticeTarget{Sender: s, ComponentDomain: component}
+	nt := &NoticeTarget{Sender: s, ComponentDomain: component, Plaintext: func(string) bool { return true }}
 	d := &queue.Delivery{ID: "q1", IsDSN: true, Recipient: queue.Recipient{Addr: "alice@example.org",
 		Route: RouteNotice, Params: map[string]string{ParamJID: "alice@example.org"}},
 		Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(testDSN)), nil }}
@@ -67,6 +73,70 @@ func TestNoticeTarget(t *testing.T) {
 	d.Recipient.Params = nil
 	if err := nt.Deliver(context.Background(), d); !queue.IsPermanent(err) {
 		t.Fatalf("no jid: %v", err)
+	}
+}
+
+func noticeDelivery() *queue.Delivery {
+	return &queue.Delivery{ID: "q1", IsDSN: true, Recipient: queue.Recipient{Addr: "alice@example.org",
+		Route: RouteNotice, Params: map[string]string{ParamJID: "alice@example.org"}},
+		Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(testDSN)), nil }}
+}
+
+// TestNoticeTargetEncrypted (A1): a user with a key gets each notice as an
+// OX signcrypt from the puppet, signed by the puppet key; outside the
+// encryption nothing names the correspondent or quotes the reply.
+func TestNoticeTargetEncrypted(t *testing.T) {
+	s := &fakeSender{}
+	nt := &NoticeTarget{Sender: s, ComponentDomain: component, Keys: fakeResolver{"alice@example.org": keyset.alice},
+		Signer: fakeKeys{}, Plaintext: func(string) bool { return true }}
+	if err := nt.Deliver(context.Background(), noticeDelivery()); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.sent) != 2 {
+		t.Fatalf("sent %d notices, want 2", len(s.sent))
+	}
+	m := s.sent[0]
+	if m.From.String() != bobPuppet || strings.Contains(m.xml, "remote.example") || strings.Contains(m.xml, "550") {
+		t.Fatalf("notice in clear or from the wrong JID: from %s\n%s", m.From, m.xml)
+	}
+	var el struct {
+		OpenPGP string `xml:"urn:xmpp:openpgp:0 openpgp"`
+	}
+	if err := xml.Unmarshal([]byte("<m>"+m.xml+"</m>"), &el); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := base64.StdEncoding.DecodeString(el.OpenPGP)
+	if err != nil || len(ct) == 0 {
+		t.Fatalf("no <openpgp/> in %s", m.xml)
+	}
+	sc, err := ox.Open(ct, ox.OpenConfig{Keyring: openpgp.EntityList{keyset.alice},
+		Senders: openpgp.EntityList{keyset.puppet}, Recipient: "alice@example.org"})
+	if err != nil {
+		t.Fatalf("the user cannot open the notice: %v", err)
+	}
+	p, err := payload.ParseInner(sc.Payload, payload.Limits{})
+	if err != nil || !strings.Contains(p.Body, "bob@remote.example could not be delivered: 550 5.1.1") {
+		t.Fatalf("payload %+v, %v", p, err)
+	}
+}
+
+// TestNoticeTargetNeutral (A1): a user without a key, where policy keeps
+// mail encrypted, learns that the mail failed, from the component, with
+// neither the correspondent nor the remote reply.
+func TestNoticeTargetNeutral(t *testing.T) {
+	s := &fakeSender{}
+	nt := &NoticeTarget{Sender: s, ComponentDomain: component, Keys: fakeResolver{}, Signer: fakeKeys{},
+		Plaintext: func(string) bool { return false }}
+	if err := nt.Deliver(context.Background(), noticeDelivery()); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.sent) != 1 {
+		t.Fatalf("sent %d notices, want one neutral one", len(s.sent))
+	}
+	m := s.sent[0]
+	if m.From.String() != component || strings.Contains(m.xml, "remote.example") || strings.Contains(m.xml, "550") ||
+		!strings.Contains(m.xml, "could not be reached") {
+		t.Fatalf("neutral notice from %s: %s", m.From, m.xml)
 	}
 }
 
