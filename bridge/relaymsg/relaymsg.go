@@ -11,7 +11,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"passerelle/bridge/peermsg"
 )
@@ -27,22 +29,45 @@ var nameHello = xml.Name{Space: NS, Local: "hello"}
 // HelloName is the name of the <hello/> element (for a Mux registration).
 func HelloName() xml.Name { return nameHello }
 
-// Hello is the <hello/> element carrying a gateway's public key (RFC 9580
-// transferable public key, binary) as peermsg's <key/>: the request
-// carries the client's, the result the hub's.
-func Hello(fingerprint string, pub []byte) []xml.Token {
+// Hello is a parsed <hello/>.
+type Hello struct {
+	Key  []byte    // binary transferable public key
+	Time time.Time // when the client signed it; zero in the hub's answer
+	Sig  []byte    // detached OpenPGP signature of HelloSignedText; nil in the hub's answer
+}
+
+// HelloSignedText is what a client signs in its hello: the hub's JID, the
+// full JID of the session saying hello and the time, so that only the
+// holder of the client's key can make a session the hub's push target
+// (the account password alone cannot), and a hello cannot be replayed for
+// another session or much later.
+func HelloSignedText(hub, session string, t time.Time) []byte {
+	return []byte("passerelle-relay-hello\x00" + hub + "\x00" + session + "\x00" + t.UTC().Format(time.RFC3339))
+}
+
+// Tokens returns the <hello/> element: the key as peermsg's <key/>, and
+// for a client's hello the time attribute and the <sig/>.
+func (h Hello) Tokens(fingerprint string) []xml.Token {
 	s := xml.StartElement{Name: nameHello}
-	return append(append([]xml.Token{s}, peermsg.KeyTokens(fingerprint, pub)...), s.End())
+	if !h.Time.IsZero() {
+		s.Attr = []xml.Attr{{Name: xml.Name{Local: "time"}, Value: h.Time.UTC().Format(time.RFC3339)}}
+	}
+	toks := append([]xml.Token{s}, peermsg.KeyTokens(fingerprint, h.Key)...)
+	if len(h.Sig) > 0 {
+		sig := xml.StartElement{Name: nameSig}
+		toks = append(toks, sig, xml.CharData(base64.StdEncoding.EncodeToString(h.Sig)), sig.End())
+	}
+	return append(toks, s.End())
 }
 
 // MaxKeyBytes bounds the key a hello may carry.
 const MaxKeyBytes = 64 << 10
 
-// ParseHello reads a <hello/> element from r and returns the key it
-// carries; the caller parses the key and compares its fingerprint with
-// the one pinned in its configuration (the fingerprint attribute is a
-// hint only).
-func ParseHello(r xml.TokenReader) ([]byte, error) {
+// ParseHello reads a <hello/> element from r; the caller parses the key,
+// compares its fingerprint with the one pinned in its configuration (the
+// fingerprint attribute is a hint only) and, at the hub, checks Sig.
+func ParseHello(r xml.TokenReader) (*Hello, error) {
+	var start xml.StartElement
 	for {
 		t, err := r.Token()
 		if err != nil {
@@ -52,14 +77,59 @@ func ParseHello(r xml.TokenReader) ([]byte, error) {
 			if s.Name != nameHello {
 				return nil, fmt.Errorf("%w: <%s xmlns='%s'>", ErrMalformed, s.Name.Local, s.Name.Space)
 			}
+			start = s
 			break
 		}
 	}
-	_, pub, err := peermsg.ParseKey(r, MaxKeyBytes*4/3+4)
+	h := &Hello{}
+	for _, a := range start.Attr {
+		if a.Name.Local == "time" && a.Name.Space == "" {
+			t, err := time.Parse(time.RFC3339, a.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%w: time %q", ErrMalformed, a.Value)
+			}
+			h.Time = t
+		}
+	}
+	var toks []xml.Token
+	for depth := 1; depth > 0; {
+		t, err := r.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		switch t.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+		if depth > 0 {
+			if len(toks) > 64 {
+				return nil, fmt.Errorf("%w: too many elements", ErrMalformed)
+			}
+			toks = append(toks, xml.CopyToken(t))
+		}
+	}
+	_, pub, err := peermsg.ParseKey(&tokenList{toks}, MaxKeyBytes*4/3+4)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return pub, nil
+	h.Key = pub
+	if sig, err := FindSig(toks); err == nil {
+		h.Sig = sig
+	}
+	return h, nil
+}
+
+type tokenList struct{ t []xml.Token }
+
+func (l *tokenList) Token() (xml.Token, error) {
+	if len(l.t) == 0 {
+		return nil, io.EOF
+	}
+	t := l.t[0]
+	l.t = l.t[1:]
+	return t, nil
 }
 
 var nameSig = xml.Name{Space: NS, Local: "sig"}
@@ -105,7 +175,7 @@ func FindSig(toks []xml.Token) ([]byte, error) {
 		}
 		sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(txt)))
 		if err != nil || len(sig) == 0 {
-			return nil, fmt.Errorf("%w: ack signature", ErrMalformed)
+			return nil, fmt.Errorf("%w: signature", ErrMalformed)
 		}
 		return sig, nil
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func encode(t testing.TB, toks []xml.Token) string {
@@ -23,10 +25,18 @@ func encode(t testing.TB, toks []xml.Token) string {
 }
 
 func TestHelloRoundTrip(t *testing.T) {
-	s := encode(t, Hello("ABCD", []byte{1, 2, 3}))
-	pub, err := ParseHello(xml.NewDecoder(strings.NewReader(s)))
-	if err != nil || !bytes.Equal(pub, []byte{1, 2, 3}) {
-		t.Fatalf("ParseHello(%s) = %v, %v", s, pub, err)
+	for _, in := range []Hello{
+		{Key: []byte{1, 2, 3}}, // the hub's answer
+		{Key: []byte{1, 2, 3}, Time: time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC), Sig: []byte{4, 5}},
+	} {
+		s := encode(t, in.Tokens("ABCD"))
+		got, err := ParseHello(xml.NewDecoder(strings.NewReader(s)))
+		if err != nil || !reflect.DeepEqual(*got, in) {
+			t.Fatalf("ParseHello(%s) = %+v, %v", s, got, err)
+		}
+	}
+	if a, b := HelloSignedText("h", "s1", time.Unix(0, 0)), HelloSignedText("h", "s2", time.Unix(0, 0)); bytes.Equal(a, b) {
+		t.Error("the signed text does not bind the session")
 	}
 }
 
@@ -37,6 +47,7 @@ func TestParseHelloErrors(t *testing.T) {
 		{"key in the wrong namespace", `<hello xmlns="urn:passerelle:relay:0"><key>AQID</key></hello>`},
 		{"bad base64", `<hello xmlns="urn:passerelle:relay:0"><key xmlns="urn:passerelle:peer:0">!</key></hello>`},
 		{"empty", ``},
+		{"bad time", `<hello xmlns="urn:passerelle:relay:0" time="yesterday"><key xmlns="urn:passerelle:peer:0">AQID</key></hello>`},
 		{"key too large", `<hello xmlns="urn:passerelle:relay:0"><key xmlns="urn:passerelle:peer:0">` + strings.Repeat("QUFB", MaxKeyBytes) + `</key></hello>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,8 +62,8 @@ func TestParseHelloErrors(t *testing.T) {
 func FuzzParseHello(f *testing.F) {
 	f.Add(`<hello xmlns="urn:passerelle:relay:0"><key xmlns="urn:passerelle:peer:0" fingerprint="AB">AQID</key></hello>`)
 	f.Fuzz(func(t *testing.T, s string) {
-		pub, err := ParseHello(xml.NewDecoder(strings.NewReader(s)))
-		if err == nil && len(pub) == 0 {
+		h, err := ParseHello(xml.NewDecoder(strings.NewReader(s)))
+		if err == nil && len(h.Key) == 0 {
 			t.Fatal("accepted an empty key")
 		}
 	})

@@ -45,6 +45,18 @@ func New(cfg Config) *Component {
 // Domain returns the component's JID.
 func (c *Component) Domain() jid.JID { return c.domain }
 
+// LocalAddr is the JID the current session is bound to: on a client link
+// the full JID the server chose; zero while disconnected.
+func (c *Component) LocalAddr() jid.JID {
+	c.mu.Lock()
+	l := c.cur
+	c.mu.Unlock()
+	if l == nil {
+		return jid.JID{}
+	}
+	return l.sess.LocalAddr()
+}
+
 // Connected reports whether a session is up.
 func (c *Component) Connected() bool {
 	c.mu.Lock()

@@ -101,7 +101,7 @@ func (g *gateway) buildRelayClient(key *openpgp.Entity) error {
 		return err
 	}
 	cc := relay.ClientSideConfig{Self: r.JID, Hub: r.Hub, HubFingerprint: r.HubFingerprint,
-		HubKeyFile: filepath.Join(g.cfg.Keys.Dir, "relay-hub.pgp"), Key: key, Link: g.component, Policy: g.policy,
+		HubKeyFile: filepath.Join(g.cfg.Keys.Dir, "relay-hub.pgp"), Key: key, Link: g.component, Bound: g.component.LocalAddr, Policy: g.policy,
 		Domains: g.cfg.LocalDomains, MaxStanza: r.MaxStanzaBytes, Log: g.log, HashAddr: g.hash}
 	if d, ok := signer.(relay.DKIM); ok && signer != nil {
 		cc.DKIM = d

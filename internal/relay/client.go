@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ type ClientSideConfig struct {
 	HubKeyFile     string          // where the hub's public key is kept
 	Key            *openpgp.Entity // our gateway key, with its secret
 	Link           peer.IQer       // the c2s link (bridge/xmpp in client mode)
+	Bound          func() jid.JID  // the link's bound full JID (bridge/xmpp Component.LocalAddr)
 	Policy         *policy.Policy
 	DKIM           DKIM // nil: mail goes up unsigned
 	Domains        []string
@@ -61,8 +63,8 @@ type Client struct {
 
 // NewClient returns a Client and loads the hub's stored key.
 func NewClient(cfg ClientSideConfig) (*Client, error) {
-	if cfg.Key == nil || cfg.Key.PrivateKey == nil || cfg.Link == nil || cfg.Policy == nil || cfg.HubKeyFile == "" || len(cfg.Domains) == 0 {
-		return nil, errors.New("relay: client needs Key (secret), Link, Policy, HubKeyFile and Domains")
+	if cfg.Key == nil || cfg.Key.PrivateKey == nil || cfg.Link == nil || cfg.Bound == nil || cfg.Policy == nil || cfg.HubKeyFile == "" || len(cfg.Domains) == 0 {
+		return nil, errors.New("relay: client needs Key (secret), Link, Bound, Policy, HubKeyFile and Domains")
 	}
 	self, err := jid.Parse(cfg.Self)
 	if err != nil || self.Localpart() == "" {
@@ -123,15 +125,26 @@ func (c *Client) OnUp(ctx context.Context) {
 }
 
 func (c *Client) hello(ctx context.Context) error {
-	r, err := c.cfg.Link.IQ(ctx, stanza.IQ{To: c.hub, Type: stanza.SetIQ}, xmlTokens(relaymsg.Hello(fingerprint(c.cfg.Key), c.pub)))
+	session := c.cfg.Bound()
+	if session.Resourcepart() == "" {
+		return errors.New("relay: hello: link not bound")
+	}
+	now := c.cfg.Now().Truncate(time.Second)
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, []*openpgp.Entity{c.cfg.Key},
+		bytes.NewReader(relaymsg.HelloSignedText(c.hub.String(), session.String(), now)), nil); err != nil {
+		return fmt.Errorf("relay: sign hello: %w", err)
+	}
+	req := relaymsg.Hello{Key: c.pub, Time: now, Sig: sig.Bytes()}
+	r, err := c.cfg.Link.IQ(ctx, stanza.IQ{To: c.hub, Type: stanza.SetIQ}, xmlTokens(req.Tokens(fingerprint(c.cfg.Key))))
 	if err != nil {
 		return fmt.Errorf("relay: hello: %w", err)
 	}
-	pub, err := relaymsg.ParseHello(r)
+	answer, err := relaymsg.ParseHello(r)
 	if err != nil {
 		return fmt.Errorf("relay: hello answer: %w", err)
 	}
-	key, err := ParsePublicKey(pub, c.hfp)
+	key, err := ParsePublicKey(answer.Key, c.hfp)
 	if err != nil {
 		c.log.Error("the hub's key does not match relay.hub_fingerprint: nothing is sent to it", zap.Error(err))
 		return err

@@ -75,7 +75,8 @@ func newSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	s.client, err = NewClient(ClientSideConfig{Self: clientJID, Hub: hubJID, HubFingerprint: fingerprint(s.hubKey),
-		HubKeyFile: s.dir + "/hub.pgp", Key: s.clientKey, Link: s.toHub, Policy: pol, Domains: []string{"home.example"}})
+		HubKeyFile: s.dir + "/hub.pgp", Key: s.clientKey, Link: s.toHub, Policy: pol, Domains: []string{"home.example"},
+		Bound: func() jid.JID { return jid.MustParse(session) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func helloOf(t *testing.T, k *openpgp.Entity) []xml.Token {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return relaymsg.Hello(fingerprint(k), pub)
+	return relaymsg.Hello{Key: pub}.Tokens(fingerprint(k))
 }
 
 func isCondition(err error, cond string) bool {
@@ -287,4 +288,12 @@ func mustPolicy(t *testing.T, domains ...string) *policy.Policy {
 		t.Fatal(err)
 	}
 	return pol
+}
+
+// replayLink sends through another session (a hello signed for one
+// session replayed from another).
+type replayLink struct{ to *fakeLink }
+
+func (r *replayLink) IQ(ctx context.Context, iq stanza.IQ, p xml.TokenReader) (xml.TokenReader, error) {
+	return r.to.IQ(ctx, iq, p)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -60,14 +61,18 @@ func (h *Hub) handleHello(_ context.Context, iq stanza.IQ, p xml.TokenReader) (x
 		h.log.Warn("hello refused: not a relay client of this hub", zap.Stringer("from", iq.From.Bare()))
 		return nil, refusal(stanza.Auth, stanza.Forbidden, "5.7.1", "not a relay client of this hub")
 	}
-	pub, err := relaymsg.ParseHello(p)
+	hello, err := relaymsg.ParseHello(p)
 	if err != nil {
 		return nil, refusal(stanza.Modify, stanza.BadRequest, "5.6.0", "malformed hello")
 	}
-	key, err := ParsePublicKey(pub, c.Fingerprint)
+	key, err := ParsePublicKey(hello.Key, c.Fingerprint)
 	if err != nil {
 		h.log.Warn("hello refused: key does not match the pinned fingerprint", zap.String("client", c.JID), zap.Error(err))
 		return nil, refusal(stanza.Auth, stanza.NotAuthorized, "5.7.1", "key does not match the fingerprint pinned for this client")
+	}
+	if err := h.checkHelloSig(key, iq.From, hello); err != nil {
+		h.log.Warn("hello refused: no proof of the client's key", zap.Stringer("session", iq.From), zap.Error(err))
+		return nil, refusal(stanza.Auth, stanza.NotAuthorized, "5.7.1", "hello not signed by the client's key for this session")
 	}
 	old, _ := c.state()
 	if old == nil {
@@ -86,7 +91,28 @@ func (h *Hub) handleHello(_ context.Context, iq stanza.IQ, p xml.TokenReader) (x
 		}
 	}
 	h.log.Info("relay client connected", zap.Stringer("client", iq.From))
-	return xmlTokens(relaymsg.Hello(h.fpr, h.pub)), nil
+	return xmlTokens(relaymsg.Hello{Key: h.pub}.Tokens(h.fpr)), nil
+}
+
+// helloSkew bounds the age (and the lead) of a hello's signed time.
+const helloSkew = 10 * time.Minute
+
+// checkHelloSig: the hello must be signed by the client's key for this
+// session, recently, so that the account password alone cannot redirect
+// the client's mail to another session.
+func (h *Hub) checkHelloSig(key *openpgp.Entity, session jid.JID, hello *relaymsg.Hello) error {
+	if len(hello.Sig) == 0 {
+		return errors.New("relay: hello without signature")
+	}
+	if d := h.cfg.Now().Sub(hello.Time); d > helloSkew || d < -helloSkew {
+		return fmt.Errorf("relay: hello signed at %v", hello.Time)
+	}
+	_, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{key},
+		bytes.NewReader(relaymsg.HelloSignedText(h.cfg.Self, session.String(), hello.Time)), bytes.NewReader(hello.Sig), nil)
+	if err != nil {
+		return fmt.Errorf("relay: hello signature: %w", err)
+	}
+	return nil
 }
 
 // handleTransfer takes one outbound mail from a client: it must open with

@@ -79,6 +79,18 @@ func TestHubHello(t *testing.T) {
 	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, domainKey(t, "other")))); !isCondition(err, "not-authorized") {
 		t.Errorf("hello with another key: %v, want not-authorized", err)
 	}
+	// The account password without the key: a hello with the client's
+	// (public) key but no signature, or one signed for another session,
+	// does not make that session the push target.
+	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, s.clientKey))); !isCondition(err, "not-authorized") {
+		t.Errorf("unsigned hello with the client's key: %v, want not-authorized", err)
+	}
+	other := &fakeLink{from: "home@hub.example/impostor", handlers: s.toHub.handlers}
+	s.client.cfg.Link = &replayLink{to: other}
+	if err := s.client.hello(ctx); !isCondition(err, "not-authorized") {
+		t.Errorf("hello signed for another session: %v, want not-authorized", err)
+	}
+	s.client.cfg.Link = s.toHub
 	if _, err := s.hub.Resolve(ctx, clientJID); !errors.Is(err, peer.ErrTemporary) {
 		t.Errorf("Resolve before hello: %v", err)
 	}
