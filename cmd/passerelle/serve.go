@@ -309,6 +309,7 @@ func (g *gateway) buildSMTP() error {
 		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration, MaxConns: s.MaxConns,
 		MaxConnsPerIP: s.MaxConnsPerIP, MaxBadCommands: s.MaxBadCommands, GreetDelay: s.GreetDelay.Duration,
 		DataBudget: smtpd.NewBudget(s.DataMemoryBudget), // one for both listeners
+		EnableDSN:  true,                                // RFC 3461: the queue honours NOTIFY, ENVID, ORCPT
 		Logger:     g.log, AddressHasher: g.hash, Metrics: g.metrics}
 	if s.MX.Listen != "" {
 		if err := g.addListener("mx", s.MX.Listen, base); err != nil {

@@ -26,6 +26,10 @@ type Message struct {
 	EnvID  string   // RFC 3461 ENVID, passed on if the server offers DSN
 	ORCPT  string   // RFC 3461 ORCPT, "rfc822;addr"
 	Notify []string // RFC 3461 NOTIFY keywords
+
+	// DSNPassedOn is set by Send when the server that accepted the
+	// message offers DSN: the parameters went with it.
+	DSNPassedOn bool
 }
 
 // Target sends mail over SMTP. It implements the queue's Target and is
@@ -52,11 +56,18 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 		return fmt.Errorf("open body: %w", err)
 	}
 	defer body.Close()
-	return t.Send(ctx, &Message{
+	m := &Message{
 		ID: d.ID, From: d.From, To: d.Recipient.Addr, Size: d.Body.Size, Body: body,
 		EnvID: d.EnvID, ORCPT: d.Recipient.ORCPT, Notify: d.Recipient.Notify,
-	})
+	}
+	err = t.Send(ctx, m)
+	d.PassedOn = m.DSNPassedOn
+	return err
 }
+
+// Relays implements queue.Relayer: the next hop is another MTA, so a
+// success notice says "relayed" unless the hop took NOTIFY itself.
+func (t *Target) Relays() bool { return true }
 
 // Send delivers m to its recipient: through the smarthost if one is
 // configured, else to the recipient domain's MX hosts. It returns nil once

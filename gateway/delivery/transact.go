@@ -40,6 +40,9 @@ func (t *Target) transact(c *smtp.Client, s *session, m *Message) error {
 	if _, err := w.CloseWithResponse(); err != nil {
 		return fail(stageData, err)
 	}
+	// RFC 3461 §4.2: a server offering DSN took the parameters with the
+	// message and reports success itself.
+	m.DSNPassedOn, _ = c.Extension("DSN")
 	return nil
 }
 

@@ -58,9 +58,12 @@ func (q *Queue) dsnHeader(e *Envelope, action dsnAction) message.Header {
 	var h message.Header
 	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status"})
 	h.Add("Auto-Submitted", "auto-replied") // RFC 3834 §5
-	if action == actionDelayed {
+	switch action {
+	case actionDelayed:
 		h.Add("Subject", "Delayed Mail (still being retried)")
-	} else {
+	case actionDelivered, actionRelayed:
+		h.Add("Subject", "Successful Mail Delivery Report")
+	default:
 		h.Add("Subject", "Undelivered Mail Returned to Sender")
 	}
 	h.Add("Message-Id", "<"+NewID()+"@"+q.cfg.DSN.ReportingMTA+">")

@@ -14,11 +14,26 @@ func (q *Queue) humanText(e *Envelope, idx []int, action dsnAction) []byte {
 	var b bytes.Buffer
 	crlf(&b, "This is the mail delivery system at %s.", q.cfg.DSN.ReportingMTA)
 	crlf(&b, "")
-	if action == actionDelayed {
+	switch action {
+	case actionDelivered, actionRelayed:
+		crlf(&b, "Your message of %s was %s to the following", e.Received.Format(time.RFC1123Z), action)
+		crlf(&b, "recipients, as you asked (NOTIFY=SUCCESS):")
+		if action == actionRelayed {
+			crlf(&b, "the next server does not offer delivery notifications, so this")
+			crlf(&b, "is the last notice you will get about them.")
+		}
+		crlf(&b, "")
+		for _, i := range idx {
+			crlf(&b, "<%s>", sanitizeAddr(e.Recipients[i].Addr))
+		}
+		crlf(&b, "")
+		crlf(&b, "The delivery report below has the details.")
+		return b.Bytes()
+	case actionDelayed:
 		crlf(&b, "Your message of %s has not yet been delivered", e.Received.Format(time.RFC1123Z))
 		crlf(&b, "to the following recipients. This is a warning only: delivery")
 		crlf(&b, "will be retried until %s; you do not need to send it again.", e.Received.Add(q.cfg.Lifetime).Format(time.RFC1123Z))
-	} else {
+	default:
 		crlf(&b, "Your message of %s could not be delivered", e.Received.Format(time.RFC1123Z))
 		crlf(&b, "to the following recipients:")
 	}
@@ -57,9 +72,12 @@ func (q *Queue) statusFields(e *Envelope, idx []int, action dsnAction) []byte {
 	crlf(&b, "Arrival-Date: %s", e.Received.Format(time.RFC1123Z))
 	for _, i := range idx {
 		crlf(&b, "")
-		if action == actionDelayed {
+		switch action {
+		case actionDelayed:
 			delayedFields(&b, &e.Recipients[i], e.Received.Add(q.cfg.Lifetime))
-		} else {
+		case actionDelivered, actionRelayed:
+			successFields(&b, &e.Recipients[i], action)
+		default:
 			recipientFields(&b, &e.Recipients[i])
 		}
 	}
@@ -120,6 +138,20 @@ func delayedFields(b *bytes.Buffer, r *Recipient, until time.Time) {
 		crlf(b, "Last-Attempt-Date: %s", r.LastAttempt.Format(time.RFC1123Z))
 	}
 	crlf(b, "Will-Retry-Until: %s", until.Format(time.RFC1123Z))
+}
+
+// successFields is a recipient's block in a success notice (RFC 3464
+// §2.3: Action delivered or relayed, Status 2.0.0).
+func successFields(b *bytes.Buffer, r *Recipient, action dsnAction) {
+	if r.ORCPT != "" {
+		crlf(b, "Original-Recipient: %s", sanitize(r.ORCPT))
+	}
+	crlf(b, "Final-Recipient: %s", addrField(r.Addr))
+	crlf(b, "Action: %s", action)
+	crlf(b, "Status: 2.0.0")
+	if !r.LastAttempt.IsZero() {
+		crlf(b, "Last-Attempt-Date: %s", r.LastAttempt.Format(time.RFC1123Z))
+	}
 }
 
 func crlf(b *bytes.Buffer, format string, args ...any) {

@@ -70,6 +70,10 @@ type Recipient struct {
 	// Held is set by the operator (`passerelle queue hold`): a held
 	// pending recipient is not attempted until released.
 	Held bool `json:"held,omitempty"`
+	// Success is the success notice (RFC 3461 NOTIFY=SUCCESS) owed for a
+	// delivered recipient: "delivered" or "relayed" while owed, "reported"
+	// once marked sent, "" when none was asked for.
+	Success string `json:"success,omitempty"`
 }
 
 // Envelope is the spooled metadata of one message.
@@ -120,6 +124,15 @@ func (r *Recipient) done() bool {
 
 // wantsFailureDSN applies RFC 3461 §4.1: without NOTIFY the MTA behaves as
 // if NOTIFY=FAILURE,DELAY was given.
+func (r *Recipient) wantsSuccessDSN() bool {
+	for _, n := range r.Notify {
+		if strings.EqualFold(n, "SUCCESS") {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Recipient) wantsFailureDSN() bool {
 	if len(r.Notify) == 0 {
 		return true

@@ -43,6 +43,18 @@ type Delivery struct {
 	// error wrapping ErrDamaged instead of io.EOF if the stored body is
 	// damaged; a target should return that error as it is.
 	Open func(ctx context.Context) (io.ReadCloser, error)
+
+	// PassedOn is set by a Target whose next hop accepted the message with
+	// its RFC 3461 parameters: that hop now owes the sender any success
+	// notice (RFC 3461 §4.2), so the queue sends none.
+	PassedOn bool
+}
+
+// Relayer is implemented by a Target that hands mail to another MTA
+// instead of delivering it: its success notices say "relayed" (RFC 3464
+// §2.3.3) rather than "delivered".
+type Relayer interface {
+	Relays() bool
 }
 
 // OpenBody opens the recipient's body (see Open).

@@ -30,7 +30,7 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 		if r.State != StatePending || r.Held || r.NextAttempt.After(q.cfg.Now()) || ctx.Err() != nil {
 			continue
 		}
-		err := q.attempt(workCtx, e, r)
+		passedOn, err := q.attempt(workCtx, e, r)
 		if errors.Is(err, ErrDamaged) { // M5: the sender hears of it
 			return q.setAside(workCtx, e, damagedText, err)
 		}
@@ -38,6 +38,9 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 			break // cut short by shutdown: not counted, retried on restart
 		}
 		q.apply(e, r, err)
+		if err == nil && r.wantsSuccessDSN() && !passedOn {
+			r.Success = string(q.successAction(r.Route))
+		}
 		if e.Done() {
 			continue // the removal below records it: no state write to wait for
 		}
@@ -48,6 +51,9 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 	if err := q.warnDelayed(workCtx, e); err != nil {
 		return q.storeFailed(e, "delay notice", err)
 	}
+	if err := q.notifySuccess(workCtx, e); err != nil {
+		return q.storeFailed(e, "success notice", err)
+	}
 	if err := q.report(workCtx, e); err != nil {
 		return q.storeFailed(e, "report failure", err)
 	}
@@ -56,10 +62,10 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 
 // attempt calls the recipient's target, turning a panic into a temporary
 // error and an unknown route into a permanent one.
-func (q *Queue) attempt(ctx context.Context, e *Envelope, r *Recipient) (err error) {
+func (q *Queue) attempt(ctx context.Context, e *Envelope, r *Recipient) (passedOn bool, err error) {
 	t, ok := q.cfg.Targets[r.Route]
 	if !ok {
-		return WithDiagnostic(Permanent(fmt.Errorf("no delivery target for route %q", r.Route)),
+		return false, WithDiagnostic(Permanent(fmt.Errorf("no delivery target for route %q", r.Route)),
 			Diagnostic{Status: "5.4.4"}) // RFC 3463: unable to route
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.AttemptTimeout)
@@ -75,7 +81,9 @@ func (q *Queue) attempt(ctx context.Context, e *Envelope, r *Recipient) (err err
 			q.cfg.Metrics.Attempt(r.Route, attemptResult(err), time.Since(began))
 		}
 	}()
-	return t.Deliver(ctx, q.delivery(e, r))
+	d := q.delivery(e, r)
+	err = t.Deliver(ctx, d)
+	return d.PassedOn, err
 }
 
 func (q *Queue) delivery(e *Envelope, r *Recipient) *Delivery {
