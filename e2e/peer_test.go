@@ -13,6 +13,7 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/ox"
 	"passerelle/bridge/peerrec"
@@ -57,7 +58,7 @@ func newPeerPair(t *testing.T) *peerPair {
 	d := dnstest.Start(t)
 	srvs := prosodytest.StartFederation(t, d,
 		prosodytest.Options{Domain: "a.example", Users: map[string]string{"alice": "alice-pw"}},
-		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw"}})
+		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw", "dave": "dave-pw"}})
 	p := &peerPair{dns: d, mta: startSink(t)}
 	// A also lists c.example as its own, which it does not hold: c.example's
 	// record names another gateway. B must refuse what A sends for it.
@@ -180,6 +181,42 @@ func TestPeerRoute(t *testing.T) {
 			t.Fatalf("bob's next message is not the later mail (a duplicate?): %.200q", plain)
 		}
 		for _, dir := range []string{p.a.srv.Dir, p.b.srv.Dir, filepath.Join(p.a.gw.cfg.Dir, "spool"), filepath.Join(p.b.gw.cfg.Dir, "spool")} {
+			if f := grepTree(t, dir, marker); f != "" {
+				t.Errorf("plaintext marker found in %s", f)
+			}
+		}
+	})
+
+	t.Run("to an XMPP user whose key only the peer knows: re-encrypted by the peer", func(t *testing.T) {
+		// dave's key is pinned at B (keys import), not published: A seals
+		// to B's domain key, B opens it and encrypts to dave's key before
+		// its spool, as for any mail it receives.
+		dave := newInbox(ctx, t, p.b.srv, "dave", "dave-pw")
+		daveKey := newUserKey(t, "dave@b.example")
+		importKey(t, p.b.gw, daveKey)
+		marker := fmt.Sprintf("peer-domainkey-%x", time.Now().UnixNano())
+		if err := p.sendA("alice@a.example", "dave@b.example", peerMail("alice@a.example", "dave@b.example", marker)); err != nil {
+			t.Fatalf("A refused: %v", err)
+		}
+		m := dave.next(t, 60*time.Second)
+		if m.OpenPGP == nil || strings.Contains(m.Body, marker) {
+			t.Fatalf("not an OX message, or the marker is in the clear: %.300s", m.Body)
+		}
+		ct, err := ox.DecodeElement([]byte(m.OpenPGP.Data), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bare, _, _ := strings.Cut(m.From, "/")
+		src := pep.NewSource(pep.SourceConfig{Client: pep.ClientQuerier{Session: dave.sess},
+			JIDOf: func(string) (jid.JID, error) { return jid.Parse(bare) }})
+		puppet, err := src.Lookup(ctx, bare)
+		if err != nil {
+			t.Fatalf("puppet key over PEP: %v", err)
+		}
+		if plain, status := gpgDecrypt(t, ct, daveKey, puppet); !strings.Contains(plain, marker) || !strings.Contains(status, "GOODSIG") {
+			t.Fatalf("GnuPG with dave's key, signed by B's puppet key: %q\n%s", plain, status)
+		}
+		for _, dir := range []string{filepath.Join(p.a.gw.cfg.Dir, "spool"), filepath.Join(p.b.gw.cfg.Dir, "spool")} {
 			if f := grepTree(t, dir, marker); f != "" {
 				t.Errorf("plaintext marker found in %s", f)
 			}
@@ -319,7 +356,7 @@ func testOutage(t *testing.T, p *peerPair, name string, n int, down, up func()) 
 	second := sendMany(t, p, name+"-b", n-n/2)
 	up()
 	markers := append(first, second...)
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		seen := map[string]int{}
 		for _, c := range p.mta.all() {
@@ -340,6 +377,8 @@ func testOutage(t *testing.T, p *peerPair, name string, n int, down, up func()) 
 			return
 		}
 		if time.Now().After(deadline) {
+			t.Logf("A's log, failures:\n%s", grepLog(p.a.gw, "failure", 10))
+			t.Logf("B's log, refusals:\n%s", grepLog(p.b.gw, "refused", 10))
 			t.Fatalf("%s: %d of %d accepted mails never reached B's MTA", name, lost, len(markers))
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -443,6 +482,18 @@ func stripTrace(m string) string {
 		}
 		m = m[i+2:]
 	}
+}
+
+// grepLog returns up to n lines of g's log containing s.
+func grepLog(g *gateway, s string, n int) string {
+	b, _ := os.ReadFile(filepath.Join(g.cfg.Dir, "passerelle.log"))
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) && len(out) < n {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // grepTree returns the first file under dir containing s, or "".
