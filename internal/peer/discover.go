@@ -168,13 +168,18 @@ func (d *Discovery) fetchKey(ctx context.Context, j jid.JID) (*openpgp.Entity, e
 	return el[0], nil
 }
 
-// retryable tells the queue how to treat a discovery error at delivery.
+// retryable tells the queue how to treat a discovery error at delivery:
+// always as temporary. The mail was accepted for a peer that verified at
+// RCPT; a refusal now (the served key no longer matching the record, a
+// record naming another component) is most often a key rotation in
+// progress, and if it is an attack the mail must not go anywhere else
+// either: it waits, visible in `passerelle queue list`, and the lifetime's
+// DSN carries the reason.
 func retryable(err error, retry time.Duration) error {
 	diag := queue.Diagnostic{Type: "x-passerelle-peer", Text: err.Error()}
 	switch {
 	case errors.Is(err, ErrRefused):
-		diag.Status = "5.7.1"
-		return queue.Permanent(queue.WithDiagnostic(err, diag))
+		diag.Status = "4.7.1"
 	case errors.Is(err, ErrHeld):
 		diag.Status = "4.7.0"
 	case errors.Is(err, ErrNoPeer):

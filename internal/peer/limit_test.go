@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
 )
@@ -122,5 +123,30 @@ func TestLargeMailOverUpload(t *testing.T) {
 	f.route.cfg.Uploader, up.fail = up, true
 	if _, _, err := f.route.Seal(ctx, env, []byte(big), nil, env.Recipients); !errors.Is(err, errUploadFailed) {
 		t.Fatalf("upload down: %v, want 451", err)
+	}
+}
+
+// TestTargetClassify: the peer's refusals with a status are final; errors
+// a server on the way produced (no status) are retried.
+func TestTargetClassify(t *testing.T) {
+	tg, _ := NewTarget(TargetConfig{Peers: &Discovery{}, IQ: linkOf{}})
+	for _, tc := range []struct {
+		name     string
+		err      *xmpp.Error
+		wantPerm bool
+		status   string
+	}{
+		{"peer refuses", &xmpp.Error{Condition: "forbidden", Type: "auth", Text: "5.7.1 sender domain c.example is not served by mail.a.example"}, true, "5.7.1"},
+		{"peer says wait", &xmpp.Error{Condition: "policy-violation", Type: "wait", Transient: true, Text: "4.7.0 key held"}, false, "4.7.0"},
+		{"component gone", &xmpp.Error{Condition: "remote-server-timeout", Type: "wait", Transient: true, Text: "Component unavailable"}, false, "4.0.0"},
+		{"server says service-unavailable", &xmpp.Error{Condition: "service-unavailable", Type: "cancel"}, false, "4.0.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tg.classify(tc.err)
+			d, _ := queue.DiagnosticOf(err)
+			if queue.IsPermanent(err) != tc.wantPerm || d.Status != tc.status {
+				t.Fatalf("classify: permanent=%v status %q, want %v %q", queue.IsPermanent(err), d.Status, tc.wantPerm, tc.status)
+			}
+		})
 	}
 }

@@ -183,7 +183,11 @@ func (t *Target) classify(err error) error {
 		return queue.RetryAfter(err, t.cfg.Retry)
 	}
 	status, ok := peermsg.StatusOf(xe.Text)
-	temp := xe.Temporary() || xe.Type == string(stanza.Wait) || xe.Type == ""
+	// Only the peer gateway's own refusals (they carry an RFC 3463 status)
+	// are final: an error without one comes from a server on the way (the
+	// peer's component not connected, a server restarting), and the record
+	// says the gateway exists, so it is retried until the lifetime ends.
+	temp := xe.Temporary() || xe.Type == string(stanza.Wait) || xe.Type == "" || !ok
 	if !ok || (temp && status[0] != '4') || (!temp && status[0] != '5') {
 		status = "5.0.0"
 		if temp {
