@@ -41,9 +41,13 @@ type ClientSideConfig struct {
 	// MaxStanza is the largest stanza the hub's server takes from a
 	// client (Prosody: 256 KiB on c2s).
 	MaxStanza int
-	Log       *zap.Logger
-	HashAddr  func(string) string
-	Now       func() time.Time
+	// HelloEvery repeats the hello while the link is up, so a hub that
+	// forgot our session (it restarted with a stale one, or an impostor's
+	// unsigned ack made it drop it) learns it again; 0: 5 minutes.
+	HelloEvery time.Duration
+	Log        *zap.Logger
+	HashAddr   func(string) string
+	Now        func() time.Time
 }
 
 // Client is the small site's side of relay mode.
@@ -81,6 +85,9 @@ func NewClient(cfg ClientSideConfig) (*Client, error) {
 	if cfg.MaxStanza <= 0 {
 		cfg.MaxStanza = 256 << 10
 	}
+	if cfg.HelloEvery <= 0 {
+		cfg.HelloEvery = 5 * time.Minute
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
@@ -106,21 +113,23 @@ func NewClient(cfg ClientSideConfig) (*Client, error) {
 func (c *Client) Hub() jid.JID { return c.hub }
 
 // OnUp is the link's bridge/xmpp OnUp hook: it says hello on the new
-// session, retrying with backoff while the session lasts, so that the hub
-// learns where to push mail.
+// session, retrying with backoff until the hub answers, so that the hub
+// learns where to push mail, and again every HelloEvery while the session
+// lasts.
 func (c *Client) OnUp(ctx context.Context) {
 	delay := time.Second
 	for ctx.Err() == nil {
-		err := c.hello(ctx)
-		if err == nil {
-			return
+		wait := c.cfg.HelloEvery
+		if err := c.hello(ctx); err != nil {
+			c.log.Warn("hello to the hub failed", zap.Stringer("hub", c.hub), zap.Error(err), zap.Duration("retry_in", delay))
+			wait, delay = delay, min(2*delay, time.Minute)
+		} else {
+			delay = time.Second
 		}
-		c.log.Warn("hello to the hub failed", zap.Stringer("hub", c.hub), zap.Error(err), zap.Duration("retry_in", delay))
 		select {
 		case <-ctx.Done():
-		case <-time.After(delay):
+		case <-time.After(wait):
 		}
-		delay = min(2*delay, time.Minute)
 	}
 }
 
@@ -158,9 +167,11 @@ func (c *Client) hello(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !stored || c.session != ctx {
+		c.log.Info("connected to the relay hub", zap.Stringer("hub", c.hub))
+	}
 	c.hubKey, c.session = key, ctx
-	c.mu.Unlock()
-	c.log.Info("connected to the relay hub", zap.Stringer("hub", c.hub))
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"passerelle/bridge/peermsg"
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
@@ -266,4 +268,28 @@ func TestHubDSNToClient(t *testing.T) {
 	if err := target.Deliver(ctx, d); !queue.IsPermanent(err) {
 		t.Errorf("a DSN for an address no client holds: %v, want permanent", err)
 	}
+}
+
+// TestClientHelloRepeats: a hub that forgot the client's session learns it
+// again from the client's next hello on the same link.
+func TestClientHelloRepeats(t *testing.T) {
+	s := newSite(t)
+	s.client.cfg.HelloEvery = 20 * time.Millisecond
+	s.toHub.up = true
+	ctx, cancel := context.WithCancel(s.toHub.ctx())
+	defer cancel()
+	go s.client.OnUp(ctx)
+	waitFor(t, func() bool { _, err := s.hub.Resolve(context.Background(), clientJID); return err == nil })
+	s.hub.gone(jid.MustParse(session))
+	waitFor(t, func() bool { _, err := s.hub.Resolve(context.Background(), clientJID); return err == nil })
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10s")
 }
