@@ -230,7 +230,7 @@ func (g *gateway) buildComponent() error {
 
 func (g *gateway) buildQueue() error {
 	targets := map[string]queue.Target{forward.RouteXMPP: &forward.Target{Sender: g.component, Log: g.log,
-		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Plaintext: func() { g.metrics.Plaintext("forward") }}}
+		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Plaintext: func() { g.metrics.Plaintext("forward") }, Known: g.knownUser}}
 	if err := g.reverseTargets(targets); err != nil { // "smtp" and "xmpp-notice"
 		return err
 	}
@@ -406,4 +406,11 @@ func ignoreCanceled(err error) error {
 func (g *gateway) isLocalJID(bare jid.JID) bool {
 	_, ok := g.policy.Email(bare.String())
 	return ok
+}
+
+// knownUser reports whether a local address is known to be a user: listed
+// in the user list or the directory (policy.Exists, when the gateway has a
+// list; without one it cannot know).
+func (g *gateway) knownUser(addr string) bool {
+	return g.policy.UsersKnown() && g.policy.Exists(addr)
 }

@@ -91,6 +91,10 @@ type Diagnostic struct {
 	Type      string `json:"type,omitempty"`       // diagnostic-type, e.g. "smtp"
 	Text      string `json:"text,omitempty"`       // e.g. "550 5.1.1 no such user"
 	RemoteMTA string `json:"remote_mta,omitempty"` // e.g. "mx.example.org"
+	// ExpiryStatus is the permanent RFC 3463 code to report if the
+	// recipient expires with this as its last temporary failure (e.g.
+	// 5.2.2 after retrying a full mailbox, 4.2.2); empty: 4.4.7.
+	ExpiryStatus string `json:"expiry_status,omitempty"`
 }
 
 type diagError struct {

@@ -37,7 +37,8 @@ func (q *Queue) apply(e *Envelope, r *Recipient, err error) {
 }
 
 // fail marks r failed. The status comes from the error's Diagnostic when
-// it is a valid permanent code, else def; an expiry always reports def.
+// it is a valid permanent code, else def; an expiry reports def unless
+// the Diagnostic names a permanent ExpiryStatus.
 func (q *Queue) fail(r *Recipient, err error, def string, expired bool) {
 	r.State = StateFailed
 	r.NextAttempt = time.Time{}
@@ -46,7 +47,10 @@ func (q *Queue) fail(r *Recipient, err error, def string, expired bool) {
 	if d == nil {
 		d = &Diagnostic{}
 	}
-	if expired || !validStatus(d.Status) || d.Status[0] != '5' {
+	switch {
+	case expired && validStatus(d.ExpiryStatus) && d.ExpiryStatus[0] == '5':
+		d.Status = d.ExpiryStatus
+	case expired || !validStatus(d.Status) || d.Status[0] != '5':
 		d.Status = def
 	}
 	r.Diag = d

@@ -105,6 +105,23 @@ func TestExpiryDSN(t *testing.T) {
 	}
 }
 
+// TestExpiryStatus: a recipient that expires after temporary failures
+// naming an ExpiryStatus (a full mailbox: 4.2.2, then 5.2.2) is bounced
+// with that status instead of 4.4.7.
+func TestExpiryStatus(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Lifetime = 60 * time.Millisecond })
+	h.xmpp.errs = []error{WithDiagnostic(errors.New("mailbox full"),
+		Diagnostic{Status: "4.2.2", ExpiryStatus: "5.2.2", Type: "x-xmpp", Text: "service-unavailable"})}
+	h.run()
+	mustPut(t, h.q, testEnvelope("bob@example.net"), plainMessage)
+	dsns := h.waitDSNs(1)
+	h.waitEmpty()
+	rep := parseReport(t, dsns[0].body)
+	if s := rep.recipients[0]["Status"]; s != "5.2.2" || rep.recipients[0]["Action"] != "failed" {
+		t.Errorf("expiry Status = %q, want 5.2.2", s)
+	}
+}
+
 func TestNoDSN(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -239,12 +239,14 @@ func TestTargetClassifiesXMPPErrors(t *testing.T) {
 		wantNil       bool
 		wantPermanent bool
 		wantStatus    string
+		plain         bool // a plaintext delivery: no key was found, the user may not exist
 	}{
-		{"delivered", true, nil, true, false, ""},
-		{"link down", false, nil, false, false, ""},
-		{"unknown user", true, xmpp.Classify("service-unavailable", "cancel", ""), false, true, "5.1.1"},
-		{"forbidden", true, xmpp.Classify("forbidden", "auth", ""), false, true, "5.7.1"},
-		{"component down", true, xmpp.Classify("remote-server-timeout", "wait", "Component unavailable"), false, false, "4.4.1"},
+		{"delivered", true, nil, true, false, "", false},
+		{"link down", false, nil, false, false, "", false},
+		{"unknown user", true, xmpp.Classify("service-unavailable", "cancel", ""), false, true, "5.1.1", true},
+		{"known user: offline store full", true, xmpp.Classify("service-unavailable", "cancel", ""), false, false, "4.2.2", false},
+		{"forbidden", true, xmpp.Classify("forbidden", "auth", ""), false, true, "5.7.1", false},
+		{"component down", true, xmpp.Classify("remote-server-timeout", "wait", "Component unavailable"), false, false, "4.4.1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &fakeSender{connected: tc.connected, err: tc.err}
@@ -253,6 +255,12 @@ func TestTargetClassifiesXMPPErrors(t *testing.T) {
 				ParamJID: "alice@example.org", ParamFrom: `bob\40remote.example@mail.example.org`,
 				ParamOriginID: "o1", ParamEnc: "ox"}},
 				Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("ct")), nil }}
+			if tc.plain {
+				d.Recipient.Params[ParamEnc] = "none"
+				d.Open = func(context.Context) (io.ReadCloser, error) {
+					return io.NopCloser(strings.NewReader("Subject: x\r\n\r\nhi\r\n")), nil
+				}
+			}
 			err := tg.Deliver(context.Background(), d)
 			if (err == nil) != tc.wantNil || queue.IsPermanent(err) != tc.wantPermanent {
 				t.Fatalf("Deliver = %v (permanent %v)", err, queue.IsPermanent(err))

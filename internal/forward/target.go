@@ -37,6 +37,10 @@ type Target struct {
 	// Plaintext is called for each mail delivered without OX encryption
 	// (policy allowed it); nil: not counted.
 	Plaintext func()
+	// Known reports whether a local address is known to be a user (the
+	// user list or the directory); a recipient whose key was found is
+	// known anyway. nil: only those.
+	Known func(addr string) bool
 }
 
 // Deliver sends the recipient's stanza. XMPP errors that cannot change on a
@@ -83,7 +87,34 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	if err == nil && p[ParamEnc] == "none" && t.Plaintext != nil {
 		t.Plaintext()
 	}
+	return t.classifyFor(d, err)
+}
+
+// classifyFor is classify for d's recipient. Prosody answers a message to
+// an offline user whose offline store is full (storage_archive_item_limit,
+// mod_storage_internal's "quota-limit") exactly as it answers one to an
+// account that does not exist: service-unavailable, type cancel, no text
+// (mod_message process_to_bare, RFC 6121 §8.5.2). For a recipient known to
+// exist (its key was found at RCPT over PEP or in the keyring, or the
+// directory lists it) that can only be a full mailbox: temporary, RFC 3463
+// 4.2.2, retried on the normal schedule, and 5.2.2 if it expires.
+func (t *Target) classifyFor(d *queue.Delivery, err error) error {
+	var xe *xmpp.Error
+	if errors.As(err, &xe) && xe.Condition == "service-unavailable" && !xe.Temporary() && t.exists(d) {
+		return queue.WithDiagnostic(fmt.Errorf("forward: %w (the recipient exists: offline storage full)", err),
+			queue.Diagnostic{Status: "4.2.2", ExpiryStatus: "5.2.2", Type: "x-xmpp",
+				Text: "service-unavailable: mailbox full (offline storage)"})
+	}
 	return t.classify(err)
+}
+
+// exists reports whether d's recipient is known to be a user.
+func (t *Target) exists(d *queue.Delivery) bool {
+	switch d.Recipient.Params[ParamEnc] {
+	case "ox", "omemo":
+		return true
+	}
+	return t.Known != nil && t.Known(d.Recipient.Addr)
 }
 
 func (t *Target) readBody(ctx context.Context, d *queue.Delivery) ([]byte, error) {
