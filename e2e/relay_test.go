@@ -262,6 +262,11 @@ func relayMail(from, to, name string, i int) (string, string) {
 // TestRelayMode is issue 9's "Done when": one set of sites for every case.
 func TestRelayMode(t *testing.T) {
 	r := newRelaySites(t)
+	// The client opens no port to the outside: its only listening socket
+	// is the loopback submission listener.
+	if got, want := listeningSockets(t, r.client.cmd.Process.Pid), hexAddr(r.client.cfg.ReadyAddr); len(got) != 1 || got[0] != want {
+		t.Errorf("the client listens on %v (hex, /proc/net/tcp), want only %s (%s)", got, want, r.client.cfg.ReadyAddr)
+	}
 
 	t.Run("inbound: internet -> hub MX -> client -> site MTA, once, intact, ciphertext only at the hub", func(t *testing.T) {
 		marker, mail := relayMail("bob@far.example", "alice@home.example", "in", 0)
@@ -496,4 +501,46 @@ func relayIQ(ctx context.Context, sess *xmpp.Session, to, payload, wantCond stri
 		return fmt.Errorf("hub answered %s, want an error %s", b.String(), wantCond)
 	}
 	return nil
+}
+
+// listeningSockets returns the local addresses (ip:port, hex as in
+// /proc/net/tcp{,6}) of the TCP sockets in LISTEN state that process pid
+// holds.
+func listeningSockets(t *testing.T, pid int) []string {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var out []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) > 9 && fs[3] == "0A" && inodes[fs[9]] { // 0A: TCP_LISTEN
+				out = append(out, fs[1])
+			}
+		}
+	}
+	return out
+}
+
+// hexAddr is ip:port as /proc/net/tcp writes an IPv4 address.
+func hexAddr(addr string) string {
+	host, port, _ := strings.Cut(addr, ":")
+	var ip [4]byte
+	fmt.Sscanf(host, "%d.%d.%d.%d", &ip[0], &ip[1], &ip[2], &ip[3])
+	var p int
+	fmt.Sscanf(port, "%d", &p)
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], p)
 }
