@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"strings"
 	"testing"
@@ -145,5 +146,33 @@ func TestParse(t *testing.T) {
 				t.Errorf("case %d: body %q, want %q", i, p.Body, tc.wantBody)
 			}
 		})
+	}
+}
+
+// TestBuildBase64Unchanged: the mail's base64 written straight into the
+// buffer gives the same bytes as encoding/xml's escaping path.
+func TestBuildBase64Unchanged(t *testing.T) {
+	raw := bytes.Repeat([]byte("Line of mail text, caf\xc3\xa9 <&>.\r\n"), 300)
+	p := &Payload{Subject: "S <&>", Body: "b", Mail: &Mail{Raw: raw, MessageID: "id@example.org"}}
+	got, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	e := xml.NewEncoder(&buf)
+	root := xml.StartElement{Name: xml.Name{Space: NSOpenPGP, Local: "payload"}}
+	toks := append(appendText(appendText([]xml.Token{root}, "subject", p.Subject), "body", p.Body), appendMail(nil, p.Mail)...)
+	for _, tk := range append(toks, root.End()) {
+		if err := e.EncodeToken(tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Close()
+	if !bytes.Equal(got, buf.Bytes()) {
+		t.Fatalf("Build differs from the token encoding:\n got %.200q\nwant %.200q", got, buf.Bytes())
+	}
+	back, err := Parse(got, Limits{})
+	if err != nil || !bytes.Equal(back.Mail.Raw, raw) {
+		t.Fatalf("round trip: %v", err)
 	}
 }
