@@ -76,3 +76,21 @@ func must(s string, err error) string {
 	}
 	return s
 }
+
+// TestRelayClientKeyNamesAccount: a relay client's gateway key is named
+// after its account, not after a component it does not have.
+func TestRelayClientKeyNamesAccount(t *testing.T) {
+	t.Setenv("PASSERELLE_RELAY_PASSWORD", "example-only")
+	c, err := LoadConfig("../../testdata/configs/relay-client.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Keys.Dir = t.TempDir()
+	var out strings.Builder
+	if err := keysInit(c, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "domain key for home@hub.example:") {
+		t.Errorf("keys init: %s", out.String())
+	}
+}

@@ -57,11 +57,15 @@ func keysInit(cfg *Config, stdout io.Writer) error {
 	if _, err := keys.LoadInstallSecret(cfg.Keys.Dir); err != nil {
 		return err
 	}
-	e, err := st.InitDomainKey(cfg.XMPP.ComponentDomain, time.Now())
+	name := cfg.XMPP.ComponentDomain
+	if cfg.relayClient() { // a relay client's gateway key names its account (the hub pins its fingerprint)
+		name = cfg.Relay.JID
+	}
+	e, err := st.InitDomainKey(name, time.Now())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "domain key for %s: %s\nstored in %s\n", cfg.XMPP.ComponentDomain, keys.FingerprintOf(e), cfg.Keys.Dir)
+	fmt.Fprintf(stdout, "domain key for %s: %s\nstored in %s\n", name, keys.FingerprintOf(e), cfg.Keys.Dir)
 	return nil
 }
 
