@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"io/fs"
+	"mime/quotedprintable"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +108,45 @@ func wrap76(s string) string {
 		s = s[76:]
 	}
 	return b.String() + s + "\r\n"
+}
+
+// TestReverseOMEMOFromPythonOMEMO: alice's OMEMO client (python3-omemo)
+// writes to a puppet JID over OMEMO 0.3: it fetches the puppet's device
+// list and bundle from the component and encrypts to it; the gateway
+// decrypts and mails the text, From alice and DKIM-signed, to smtp-sink.
+func TestReverseOMEMOFromPythonOMEMO(t *testing.T) {
+	env := newReverseEnv(t)
+	ctx := ctxT(t, 2*time.Minute)
+	alice := omemotest.Start(ctx, t, omemotest.Config{JID: "alice@" + env.srv.Domain, Password: "alice-pw",
+		C2SAddr: env.srv.C2SAddr, CAFile: env.srv.CAFile, State: filepath.Join(t.TempDir(), "alice.json")})
+	bob := puppetOf(env, "bob@remote.example")
+	m := marker("omemo-reply")
+	if err := alice.Send(bob, "Réponse chiffrée ✓ "+m); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := alice.Next(ctx); err != nil || ev.Sent == "" {
+		t.Fatalf("client send: %+v %v", ev, err)
+	}
+	c := env.sink.wait(t, m, 60*time.Second)
+	if got := addrOf(c.header("From")); got != "alice@example.org" {
+		t.Errorf("From = %q", got)
+	}
+	body := c.body()
+	if strings.EqualFold(c.header("Content-Transfer-Encoding"), "quoted-printable") {
+		b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = string(b)
+	}
+	if !strings.Contains(body, "Réponse chiffrée ✓ "+m) {
+		t.Errorf("body %q", body)
+	}
+	if !strings.Contains(c.meta, "X-Rcpt-Args: <bob@remote.example>") {
+		t.Errorf("envelope:\n%s", c.meta)
+	}
+	env.verifyDKIM(t, c)
+	if n := env.sink.count(); n != 1 {
+		t.Errorf("%d mails at the sink, want 1", n)
+	}
 }

@@ -186,10 +186,14 @@ class Client(slixmpp.ClientXMPP):
             if not line:
                 break
             cmd = json.loads(line)
+            logging.getLogger("omemotest").debug("command %s", cmd)
             if cmd.get("quit"):
                 break
             if "send" in cmd:
                 try:
+                    # As a client opening a chat: fetch the contact's
+                    # device list (no PEP +notify subscription here).
+                    await self.manager.refresh_device_list(NS, cmd["send"])
                     msgs, errs = await self.manager.encrypt(
                         frozenset([cmd["send"]]), {NS: cmd["body"].encode("utf-8")})
                     for m in msgs:

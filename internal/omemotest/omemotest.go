@@ -132,7 +132,8 @@ func (c *Client) Send(to, body string) error {
 	return err
 }
 
-// Next returns the next decrypted message (or decryption error) event.
+// Next returns the next decrypted message, decryption error, or the
+// outcome of a Send (Sent or SendError).
 func (c *Client) Next(ctx context.Context) (Event, error) {
 	for {
 		select {
@@ -140,7 +141,7 @@ func (c *Client) Next(ctx context.Context) (Event, error) {
 			if !ok {
 				return Event{}, fmt.Errorf("omemotest: client exited")
 			}
-			if ev.From != "" || ev.SendError != "" {
+			if ev.From != "" || ev.SendError != "" || ev.Sent != "" {
 				return ev, nil
 			}
 		case <-ctx.Done():

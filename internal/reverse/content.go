@@ -9,6 +9,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/keys"
+	"passerelle/bridge/omemo"
 	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
 	"passerelle/policy"
@@ -25,6 +26,9 @@ var errTryLater = refuse(stanza.Wait, stanza.InternalServerError,
 // plaintext children where policy allows plaintext. senderKey is the
 // sender's published key when known (for the Autocrypt header).
 func (rv *Reverse) content(ctx context.Context, in *inbound, d policy.Decision) (*payload.Payload, *openpgp.Entity, *refusal) {
+	if in.OMEMO != nil && in.OpenPGP == nil && rv.cfg.OMEMO != nil {
+		return rv.openOMEMO(ctx, in)
+	}
 	if in.OpenPGP == nil {
 		if !d.ReversePlaintext {
 			return nil, nil, refuse(stanza.Modify, stanza.NotAcceptable, "This gateway only sends mail written "+
@@ -115,4 +119,36 @@ func openRefusal(err error) *refusal {
 		return refuse(stanza.Modify, stanza.PolicyViolation, "The message is too large.")
 	}
 	return refuse(stanza.Modify, stanza.BadRequest, "The encrypted message could not be read.")
+}
+
+// OMEMO opens OMEMO 0.3 messages to puppet devices (*omemo.Store).
+type OMEMO interface {
+	Decrypt(ctx context.Context, puppet, from string, e *omemo.Encrypted) ([]byte, error)
+}
+
+// openOMEMO decrypts an OMEMO message to the puppet's device. OMEMO 0.3
+// carries only the body: it becomes the mail's text. A key transport
+// message (no payload: session setup or repair) mails nothing: nil
+// payload, no refusal.
+func (rv *Reverse) openOMEMO(ctx context.Context, in *inbound) (*payload.Payload, *openpgp.Entity, *refusal) {
+	e, err := omemo.Parse(in.OMEMO)
+	if err != nil {
+		return nil, nil, refuse(stanza.Modify, stanza.BadRequest, "The OMEMO element is malformed.")
+	}
+	body, err := rv.cfg.OMEMO.Decrypt(ctx, in.To.Bare().String(), in.From.Bare().String(), e)
+	switch {
+	case errors.Is(err, omemo.ErrNotForUs):
+		return nil, nil, refuse(stanza.Modify, stanza.NotAcceptable, "The OMEMO message was not encrypted for "+
+			"this contact's device; refresh its devices in your client and send it again.")
+	case errors.Is(err, omemo.ErrDecrypt), errors.Is(err, omemo.ErrMalformed):
+		rv.log.Info("OMEMO message not decrypted", zap.String("id", in.ID), zap.Error(err))
+		return nil, nil, refuse(stanza.Modify, stanza.NotAcceptable, "The gateway could not decrypt the OMEMO message; send it again.")
+	case err != nil:
+		rv.log.Error("OMEMO decrypt", zap.String("id", in.ID), zap.Error(err))
+		return nil, nil, errTryLater
+	case body == nil:
+		return nil, nil, nil
+	}
+	key, _ := rv.senderKey(ctx, in) // only for the Autocrypt header
+	return &payload.Payload{Body: string(body)}, key, nil
 }

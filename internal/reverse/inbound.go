@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"passerelle/bridge/omemo"
 	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
 )
@@ -38,6 +39,7 @@ type inbound struct {
 	To       jid.JID // the puppet
 	Type     stanza.MessageType
 	OpenPGP  []byte // character data of <openpgp/>; nil without one
+	OMEMO    []byte // the OMEMO 0.3 <encrypted/> element, re-encoded; nil without one
 	Plain    []byte // <body/>, <subject/>, <thread/>, <mail/>, re-encoded as a <payload/>
 	Content  bool   // a <body/> or <mail/> was present
 	Receipt  bool   // XEP-0184 <request/>
@@ -69,7 +71,7 @@ func (rv *Reverse) Handle(_ context.Context, msg stanza.Message, r xml.TokenRead
 		}
 		return nil
 	}
-	if in.OpenPGP == nil && !in.Content {
+	if in.OpenPGP == nil && in.OMEMO == nil && !in.Content {
 		return nil // chat states, receipts, markers: nothing to mail
 	}
 	in.key = in.dedupKey()
@@ -171,6 +173,15 @@ func (in *inbound) child(start xml.StartElement, r xml.TokenReader, enc *xml.Enc
 		data, err := charData(r)
 		in.OpenPGP = append(in.OpenPGP[:0], data...)
 		return len(data), err
+	case start.Name == xml.Name{Space: omemo.NS, Local: "encrypted"} && in.OMEMO == nil:
+		var buf bytes.Buffer
+		e := xml.NewEncoder(&buf)
+		n, err := copyElement(e, start, r)
+		if err == nil {
+			err = e.Flush()
+		}
+		in.OMEMO = buf.Bytes()
+		return n, err
 	case start.Name == xml.Name{Space: nsSID, Local: "origin-id"}:
 		for _, a := range start.Attr {
 			if a.Name.Local == "id" && a.Name.Space == "" && in.OriginID == "" {

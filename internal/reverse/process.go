@@ -65,6 +65,9 @@ func (rv *Reverse) deliver(ctx context.Context, in *inbound) *refusal {
 	if ref != nil {
 		return ref
 	}
+	if p == nil { // an OMEMO key transport message: nothing to mail
+		return nil
+	}
 	external := p.Mail != nil && p.Mail.External != nil
 	switch {
 	case external && in.OpenPGP == nil: // the URL, key and hash would be neither secret nor signed

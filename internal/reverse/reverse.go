@@ -85,6 +85,8 @@ type Config struct {
 	XMPP          Sender
 	DKIM          DKIM         // nil: no signing
 	Threads       ThreadLookup // nil: no threading from the store
+	// OMEMO, if set, opens OMEMO 0.3 messages to puppet devices.
+	OMEMO OMEMO
 	// Fetcher downloads mail sent as an HTTP upload (<external/>, only
 	// inside OX); nil refuses such mail with feature-not-implemented.
 	Fetcher Fetcher
