@@ -74,12 +74,32 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 // root (Postfix's master drops to the postfix user).
 func startPostfixRelay(t testing.TB) *postfixRelay {
 	t.Helper()
+	requirePostfix(t)
+	sink := startBenchSink(t)
+	_, sinkPort, _ := strings.Cut(sink.Addr, ":")
+	p := startPostfix(t, strings.ReplaceAll(postfixMain, "{{sinkport}}", sinkPort), nil)
+	p.Sink = sink
+	return p
+}
+
+// requirePostfix skips t where a private Postfix cannot run.
+func requirePostfix(t testing.TB) {
+	t.Helper()
 	if _, err := exec.LookPath("postfix"); err != nil {
 		t.Skip("postfix is not installed: run `make deps`")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("a private Postfix instance needs root")
 	}
+}
+
+// startPostfix starts a throwaway Postfix from main, a main.cf in which
+// {{queue}}, {{data}}, {{conf}} and {{addr}} (its smtpd listener) are
+// filled in, with files (name -> text, same placeholders) written to its
+// config directory beside it: transport maps and the like.
+func startPostfix(t testing.TB, main string, files map[string]string) *postfixRelay {
+	t.Helper()
+	requirePostfix(t)
 	pw, err := user.Lookup("postfix")
 	if err != nil {
 		t.Skipf("no postfix user: %v", err)
@@ -94,8 +114,7 @@ func startPostfixRelay(t testing.TB) *postfixRelay {
 	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := &postfixRelay{t: t, dir: filepath.Join(base, "conf"), queue: filepath.Join(base, "queue"),
-		Addr: freePort(t), Sink: startBenchSink(t)}
+	p := &postfixRelay{t: t, dir: filepath.Join(base, "conf"), queue: filepath.Join(base, "queue"), Addr: freePort(t)}
 	data := filepath.Join(base, "data")
 	for _, d := range []string{p.dir, p.queue, data} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -105,9 +124,12 @@ func startPostfixRelay(t testing.TB) *postfixRelay {
 	if err := os.Chown(data, uid, -1); err != nil { // master.lock, maillog
 		t.Fatal(err)
 	}
-	_, sinkPort, _ := strings.Cut(p.Sink.Addr, ":")
-	r := strings.NewReplacer("{{queue}}", p.queue, "{{data}}", data, "{{sinkport}}", sinkPort, "{{addr}}", p.Addr)
-	for name, text := range map[string]string{"main.cf": postfixMain, "master.cf": postfixMaster} {
+	r := strings.NewReplacer("{{queue}}", p.queue, "{{data}}", data, "{{conf}}", p.dir, "{{addr}}", p.Addr)
+	all := map[string]string{"main.cf": main, "master.cf": postfixMaster}
+	for name, text := range files {
+		all[name] = text
+	}
+	for name, text := range all {
 		if err := os.WriteFile(filepath.Join(p.dir, name), []byte(r.Replace(text)), 0o644); err != nil {
 			t.Fatal(err)
 		}

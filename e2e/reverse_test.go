@@ -36,6 +36,9 @@ type reverseEnv struct {
 	alice    *revClient
 	aliceKey *openpgp.Entity
 	dkimTXT  string // the record `passerelle keys dkim` printed
+	// smarthost is where the gateway sends mail: the sink, or what
+	// newReverseEnvWith's setup put in front of it.
+	smarthost string
 }
 
 const reverseExtra = `
@@ -59,14 +62,27 @@ func newReverseEnv(t *testing.T, sinkFlags ...string) *reverseEnv {
 // [inbound] (empty: verify = false).
 func newReverseEnvInbound(t *testing.T, inbound string, sinkFlags ...string) *reverseEnv {
 	t.Helper()
+	return newReverseEnvWith(t, func(c *gwConfig, sinkAddr string) string {
+		c.Inbound = inbound
+		return sinkAddr
+	}, sinkFlags...)
+}
+
+// newReverseEnvWith is newReverseEnv where setup adjusts the gateway's
+// configuration and returns its smarthost (sinkAddr, or something in front
+// of the sink).
+func newReverseEnvWith(t *testing.T, setup func(c *gwConfig, sinkAddr string) string, sinkFlags ...string) *reverseEnv {
+	t.Helper()
 	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
 		ExtraConfig: "\nVirtualHost \"localhost\"\n"})
 	env := &reverseEnv{srv: srv, sink: startSink(t, sinkFlags...)}
 	dir := t.TempDir()
 	writeDKIMKey(t, filepath.Join(dir, "dkim.pem"))
-	env.gw = startGateway(t, gwConfig{Dir: dir, ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Extra: fmt.Sprintf(reverseExtra, env.sink.addr),
-		Inbound: inbound})
+	cfg := gwConfig{Dir: dir, ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain}
+	env.smarthost = setup(&cfg, env.sink.addr)
+	cfg.Extra = fmt.Sprintf(reverseExtra, env.smarthost)
+	env.gw = startGateway(t, cfg)
 	out, err := exec.Command(binary, "keys", "dkim", "-c", env.gw.path, "example.org").CombinedOutput()
 	if err != nil {
 		t.Fatalf("keys dkim: %v\n%s", err, out)

@@ -14,6 +14,7 @@ have smtp-sink    || need+=(postfix)
 have gpg          || need+=(gnupg)
 have sqop         || need+=(sqop)
 have openssl      || need+=(openssl)
+have systemd-analyze || need+=(systemd)   # e2e/deploy_test.go verifies the unit
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 # The independent OMEMO 0.3 client of the OMEMO tests (internal/omemotest).
 /usr/bin/python3 -c 'import omemo' >/dev/null 2>&1 || need+=(python3-omemo)
