@@ -48,6 +48,8 @@ type RelayClientConfig struct {
 	JID         string   `toml:"jid"`
 	Domains     []string `toml:"domains"`
 	Fingerprint string   `toml:"fingerprint"`
+	// MaxRecipientsPerHour bounds the client's outbound recipients; 0: 1000.
+	MaxRecipientsPerHour int `toml:"max_recipients_per_hour"`
 }
 
 func defaultRelay() RelayConfig {
@@ -131,6 +133,9 @@ func (c *Config) validateRelayHub() []error {
 		}
 		if _, err := relay.NormalizeFingerprint(cl.Fingerprint); err != nil {
 			add("%s.fingerprint: %v (the client's `passerelle keys init` prints it)", key, err)
+		}
+		if cl.MaxRecipientsPerHour < 0 {
+			add("%s.max_recipients_per_hour: %d (want 0 for the default, or more)", key, cl.MaxRecipientsPerHour)
 		}
 		if len(cl.Domains) == 0 {
 			add("%s.domains: required (the mail domains whose MX is this hub)", key)

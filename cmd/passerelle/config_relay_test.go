@@ -40,6 +40,7 @@ func TestRelayConfigErrors(t *testing.T) {
 		{"client JID with a resource", hub, `jid = "home@hub.example"`, `jid = "home@hub.example/r"`, "relay.client[0].jid"},
 		{"bad client fingerprint", hub, `fingerprint = "0123456789ABCDEF0123456789ABCDEF01234567"`, `fingerprint = "0123"`, "relay.client[0].fingerprint"},
 		{"client domain is local", hub, `domains = ["home.example"]`, `domains = ["hub.example"]`, "hub.example is also in local_domains"},
+		{"negative rate", hub, `max_recipients_per_hour = 1000`, `max_recipients_per_hour = -1`, "relay.client[0].max_recipients_per_hour"},
 		{"client without domains", hub, `domains = ["home.example"]`, `domains = []`, "relay.client[0].domains: required"},
 		{"client with an MX listener", client, `[smtp.submission]`, "[smtp.mx]\nlisten = \"0.0.0.0:25\"\n[smtp.submission]", "a relay client has no MX listener"},
 		{"client without smarthost", client, `addr = "127.0.0.1:10025"`, ``, "delivery.smarthost.addr: required on a relay client"},

@@ -83,7 +83,8 @@ func (g *gateway) buildRelay() error {
 		hc.Next = g.peer.route
 	}
 	for _, c := range g.cfg.Relay.Client {
-		hc.Clients = append(hc.Clients, relay.ClientConfig{JID: c.JID, Domains: c.Domains, Fingerprint: c.Fingerprint})
+		hc.Clients = append(hc.Clients, relay.ClientConfig{JID: c.JID, Domains: c.Domains, Fingerprint: c.Fingerprint,
+			MaxRecipientsPerHour: c.MaxRecipientsPerHour})
 	}
 	hub, err := relay.NewHub(hc)
 	if err != nil {

@@ -25,7 +25,15 @@ type ClientConfig struct {
 	JID         string   // bare JID of its account on the hub's XMPP server
 	Domains     []string // the mail domains it holds
 	Fingerprint string   // its gateway key, pinned (hex)
+	// MaxRecipientsPerHour bounds the outbound recipients the hub takes
+	// from the client in any hour (a compromised site cannot spam through
+	// the hub at will); past it a transfer is refused with a wait error and
+	// the client retries later. 0: DefaultMaxRecipientsPerHour.
+	MaxRecipientsPerHour int
 }
+
+// DefaultMaxRecipientsPerHour is a small site's outbound allowance.
+const DefaultMaxRecipientsPerHour = 1000
 
 // PeerRoute is the forward path's hook for recipients outside the local
 // domains (internal/forward.PeerRoute); the hub chains to the peer route.
@@ -81,6 +89,31 @@ type client struct {
 	mu   sync.Mutex
 	key  *openpgp.Entity // from hello, or the key file
 	full jid.JID         // the session that said hello last; zero: not connected
+	sent []sentAt        // outbound recipients taken in the last hour
+}
+
+type sentAt struct {
+	at time.Time
+	n  int
+}
+
+// take counts n outbound recipients at now against the hourly limit and
+// reports whether they fit.
+func (c *client) take(now time.Time, n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep, total := c.sent[:0], 0
+	for _, s := range c.sent {
+		if now.Sub(s.at) < time.Hour {
+			keep, total = append(keep, s), total+s.n
+		}
+	}
+	c.sent = keep
+	if total+n > c.MaxRecipientsPerHour {
+		return false
+	}
+	c.sent = append(c.sent, sentAt{at: now, n: n})
+	return true
 }
 
 func (c *client) state() (*openpgp.Entity, jid.JID) {
@@ -143,6 +176,9 @@ func (h *Hub) addClient(cc ClientConfig) error {
 		return err
 	}
 	cc.JID, cc.Fingerprint = j.String(), fp
+	if cc.MaxRecipientsPerHour <= 0 {
+		cc.MaxRecipientsPerHour = DefaultMaxRecipientsPerHour
+	}
 	base := filepath.Join(h.cfg.KeyDir, dedupKey("key", cc.JID))
 	c := &client{ClientConfig: cc, file: newKeyFile(base + ".pgp"), session: newKeyFile(base + ".session")}
 	if c.key, err = c.file.load(fp); err != nil {

@@ -159,6 +159,10 @@ func (h *Hub) handleTransfer(ctx context.Context, rc HubReceiverConfig, iq stanz
 	if err := h.checkEnvelope(c, tr, env, log); err != nil {
 		return nil, err
 	}
+	if !c.take(h.cfg.Now(), len(env.Rcpts)) {
+		log.Warn("transfer refused for now: relay client over its hourly recipient limit", zap.Int("limit", c.MaxRecipientsPerHour))
+		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.7.0", "relay client over its hourly recipient limit")
+	}
 	ack, err := h.spool(ctx, rc.Spool, iq.From, env)
 	if err != nil {
 		log.Error("spool", zap.Error(err))

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -277,8 +278,9 @@ func TestClientHelloRepeats(t *testing.T) {
 	s.client.cfg.HelloEvery = 20 * time.Millisecond
 	s.toHub.up = true
 	ctx, cancel := context.WithCancel(s.toHub.ctx())
-	defer cancel()
-	go s.client.OnUp(ctx)
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }() // before TempDir's cleanup: OnUp writes there
+	go func() { defer close(done); s.client.OnUp(ctx) }()
 	waitFor(t, func() bool { _, err := s.hub.Resolve(context.Background(), clientJID); return err == nil })
 	s.hub.gone(jid.MustParse(session))
 	waitFor(t, func() bool { _, err := s.hub.Resolve(context.Background(), clientJID); return err == nil })
@@ -292,4 +294,45 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// TestHubClientRateLimit: past its hourly recipient allowance a client's
+// transfer is refused for now (the client keeps it and retries), nothing
+// spooled; the allowance comes back as the hour passes.
+func TestHubClientRateLimit(t *testing.T) {
+	s := newSite(t)
+	now := time.Now()
+	s.hub.cfg.Now = func() time.Time { return now }
+	s.hub.byJID[clientJID].MaxRecipientsPerHour = 2
+	s.connect(t)
+	ctx := context.Background()
+	up, err := s.client.Target(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(i int) error {
+		info := &smtpd.Info{ID: "s", Mode: smtpd.ModeSubmission, AuthUser: "mta"}
+		dec, err := s.client.Rcpt(ctx, info, "alice@home.example", "carol@far.example")
+		if err != nil {
+			return err
+		}
+		rcpts, bodies, err := s.client.Seal(ctx, &smtpd.Envelope{From: "alice@home.example"},
+			mailFrom("alice@home.example", "carol@far.example", "rate"), nil, []smtpd.Recipient{{Addr: "carol@far.example", Route: dec}})
+		if err != nil {
+			return err
+		}
+		return up.Deliver(ctx, delivery(fmt.Sprint("r", i), rcpts[0], bodies[0], queue.BodyOpaque))
+	}
+	for i := range 2 {
+		if err := send(i); err != nil {
+			t.Fatalf("mail %d within the allowance: %v", i, err)
+		}
+	}
+	if err := send(2); err == nil || queue.IsPermanent(err) || s.spool.count() != 2 {
+		t.Fatalf("mail over the allowance: %v (spooled %d), want a temporary refusal", err, s.spool.count())
+	}
+	now = now.Add(time.Hour)
+	if err := send(3); err != nil || s.spool.count() != 3 {
+		t.Fatalf("an hour later: %v (spooled %d)", err, s.spool.count())
+	}
 }
