@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"mime/quotedprintable"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,6 +75,25 @@ func TestForwardOMEMOToPythonOMEMO(t *testing.T) {
 
 	for _, dir := range []string{filepath.Join(gw.cfg.Dir, "spool"), srv.Dir} {
 		noMarker(t, dir, m)
+	}
+
+	// alice adds a second device (its own state: a new device id in her
+	// device list): the next mail is readable on both.
+	phone := omemotest.Start(ctx, t, omemotest.Config{JID: "alice@" + srv.Domain, Password: "alice-pw",
+		C2SAddr: srv.C2SAddr, CAFile: srv.CAFile, State: filepath.Join(t.TempDir(), "phone.json")})
+	if phone.DeviceID == alice.DeviceID {
+		t.Fatal("the second client is the same device")
+	}
+	m2 := marker("omemo2")
+	swaks(t, gw.cfg.MXAddr, "alice@example.org", true, "--header", "Subject: "+m2, "--body", "second device "+m2)
+	for name, c := range map[string]*omemotest.Client{"first device": alice, "second device": phone} {
+		ev, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if ev.Error != "" || !strings.Contains(ev.Body, "second device "+m2) {
+			t.Fatalf("%s: %+v", name, ev)
+		}
 	}
 }
 
@@ -148,5 +168,43 @@ func TestReverseOMEMOFromPythonOMEMO(t *testing.T) {
 	env.verifyDKIM(t, c)
 	if n := env.sink.count(); n != 1 {
 		t.Errorf("%d mails at the sink, want 1", n)
+	}
+}
+
+// TestOXAndOMEMOPerPolicy: alice and carol both publish an OX key (pinned
+// here) and run an OMEMO client. Under the default prefer-ox alice's mail
+// comes as OX; carol's address rule says prefer-omemo, and her OMEMO
+// client decrypts hers. `policy explain` names the rule.
+func TestOXAndOMEMOPerPolicy(t *testing.T) {
+	users := map[string]string{"alice": "alice-pw", "carol": "carol-pw"}
+	srv := prosodytest.Start(t, prosodytest.Options{Users: users})
+	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
+		Extra: "[policy.addresses.\"carol@example.org\"]\nxmpp_encryption = \"prefer-omemo\"\n"})
+	ctx := ctxT(t, 2*time.Minute)
+	for u := range users {
+		importKey(t, gw, newUserKey(t, u+"@"+srv.Domain))
+	}
+	aliceOX := newInbox(ctx, t, srv, "alice", "alice-pw")
+	omemoClient := func(u string) *omemotest.Client {
+		return omemotest.Start(ctx, t, omemotest.Config{JID: u + "@" + srv.Domain, Password: users[u],
+			C2SAddr: srv.C2SAddr, CAFile: srv.CAFile, State: filepath.Join(t.TempDir(), u+".json")})
+	}
+	omemoClient("alice")
+	carol := omemoClient("carol")
+
+	m := marker("policy")
+	swaks(t, gw.cfg.MXAddr, "alice@example.org", true, "--header", "Subject: "+m, "--body", "to alice "+m)
+	if got := aliceOX.next(t, 30*time.Second); got.OpenPGP == nil {
+		t.Fatalf("alice (prefer-ox, both published) did not get OX: %+v", got)
+	}
+	swaks(t, gw.cfg.MXAddr, "carol@example.org", true, "--header", "Subject: "+m, "--body", "to carol "+m)
+	ev, err := carol.Next(ctx)
+	if err != nil || ev.Error != "" || !strings.Contains(ev.Body, "to carol "+m) {
+		t.Fatalf("carol (prefer-omemo) over OMEMO: %+v %v", ev, err)
+	}
+	out, err := exec.Command(binary, "policy", "explain", "-c", gw.path, "carol@example.org").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "prefer-omemo") || !strings.Contains(string(out), "address carol@example.org") {
+		t.Fatalf("policy explain: %v\n%s", err, out)
 	}
 }
