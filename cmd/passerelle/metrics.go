@@ -145,9 +145,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 
 // healthServer serves /metrics, /healthz and /readyz on [metrics] listen.
 type healthServer struct {
-	ln    net.Listener
-	srv   *http.Server
-	ready func() error
+	ln  net.Listener
+	srv *http.Server
 }
 
 func (g *gateway) listenMetrics() error {
