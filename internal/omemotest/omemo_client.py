@@ -9,6 +9,8 @@ one JSON line per event on stdout:
   {"ready": DEVICE_ID, "fingerprint": "..."}
   {"from": BAREJID, "sid": N, "body": "..."}           a decrypted message
   {"from": BAREJID, "error": "..."}                    one it could not open
+  {"from": BAREJID, "duplicate": ID}                   a copy of a stanza id already seen
+                                                       (clients drop those before decrypting)
 Lines on stdin are commands:
   {"send": BAREJID, "body": "..."}                     encrypt and send
   {"quit": true}
@@ -140,6 +142,7 @@ class Client(slixmpp.ClientXMPP):
         super().__init__(jid, password)
         self.state = state
         self.manager = None
+        self.seen = set()  # stanza ids: a redelivered copy is not decrypted twice
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0004")
         self.register_plugin("xep_0060")
@@ -166,6 +169,11 @@ class Client(slixmpp.ClientXMPP):
         if enc is None or self.manager is None:
             return
         sender = msg["from"].bare
+        key = (sender, msg["id"])
+        if msg["id"] and key in self.seen:
+            out({"from": sender, "duplicate": msg["id"]})
+            return
+        self.seen.add(key)
         log = logging.getLogger("omemotest")
         log.debug("encrypted message from %s", sender)
         try:

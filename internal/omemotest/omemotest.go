@@ -32,6 +32,7 @@ type Event struct {
 	Error       string `json:"error"`
 	Sent        string `json:"sent"`
 	SendError   string `json:"send_error"`
+	Duplicate   string `json:"duplicate"`
 }
 
 // Client is a running omemo_client.py.
