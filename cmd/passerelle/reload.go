@@ -16,6 +16,7 @@ import (
 
 	"passerelle/bridge/peertrust"
 	"passerelle/internal/reverse"
+	"passerelle/policy"
 )
 
 // Live reload (SIGHUP). The configuration file is read and validated
@@ -70,6 +71,7 @@ func unwrapConfigError(err error) error {
 // reloaded is everything a reload swaps in, built before any is.
 type reloaded struct {
 	cfg   *Config
+	pol   *policy.Policy
 	level zapcore.Level
 	auth  *authenticator // nil: no submission listener
 	dkim  reverse.DKIM
@@ -84,6 +86,9 @@ func (g *gateway) prepareReload() (*Config, *reloaded, error) {
 	}
 	r := &reloaded{cfg: cfg}
 	var errs []error
+	if r.pol, err = cfg.policy(); err != nil {
+		errs = append(errs, err)
+	}
 	if r.level, err = zapcore.ParseLevel(cfg.Log.Level); err != nil {
 		errs = append(errs, err)
 	}
@@ -109,8 +114,7 @@ func (g *gateway) prepareReload() (*Config, *reloaded, error) {
 }
 
 func (r *reloaded) apply(g *gateway) {
-	pol, _ := r.cfg.policy() // validated by LoadConfig
-	g.policy.Replace(pol)
+	g.policy.Replace(r.pol)
 	g.level.SetLevel(r.level)
 	if r.auth != nil {
 		g.auth.cur.Store(r.auth)
