@@ -65,7 +65,7 @@ func BenchmarkVsPostfix(b *testing.B) {
 		b.Setenv("PASSERELLE_CPUPROFILE", prof)
 	}
 	g := startLoadGateway(b, srv)
-	systems := []vsSystem{&vsPasserelle{g: g, srv: srv}, &vsPostfix{p: pf}}
+	systems := []vsSystem{&vsPasserelle{g: g, srv: srv, drain: drain}, &vsPostfix{p: pf}}
 	for _, s := range systems {
 		if err := vsWarmUp(s); err != nil {
 			b.Fatalf("%s warm-up: %v", s.name(), err)
@@ -121,6 +121,7 @@ type vsPasserelle struct {
 	g     *gateway
 	srv   *prosodytest.Server
 	spool *queue.Counter
+	drain *drainClient
 }
 
 func (p *vsPasserelle) name() string { return "passerelle" }
@@ -152,6 +153,27 @@ type vsResult struct {
 	lat           []time.Duration
 	smtpSourceErr string
 	err           error
+	// firstRate and lastRate are the delivery rates of the first and last
+	// thousand messages of the pass (a quarter of it if shorter), at
+	// alice's client: does throughput fall as a run goes on?
+	firstRate, lastRate float64
+}
+
+// trend returns the arrival rate of the first and of the last k of the
+// first n arrivals, k = min(1000, n/4).
+func trend(at []time.Time, n int) (first, last float64) {
+	at = at[:min(n, len(at))]
+	k := min(1000, len(at)/4)
+	if k < 2 {
+		return 0, 0
+	}
+	rate := func(a []time.Time) float64 {
+		if d := a[len(a)-1].Sub(a[0]).Seconds(); d > 0 {
+			return float64(len(a)-1) / d
+		}
+		return 0
+	}
+	return rate(at[:k]), rate(at[len(at)-k:])
 }
 
 // vsWarmUp makes the puppet keys and caches of the smtp-source sender and
@@ -168,6 +190,11 @@ func vsWarmUp(s vsSystem) error {
 
 func vsRound(s vsSystem, cfg vsConfig, round int) vsResult {
 	res := vsResult{system: s.name(), round: round}
+	p, _ := s.(*vsPasserelle)
+	arrived0 := 0
+	if p != nil {
+		arrived0 = p.drain.count()
+	}
 	cpu0, peer0 := treeCPU(s.pids()), s.peerCPU()
 	stopSampling := sampleRSS(s, &res.peakRSS)
 	start := time.Now()
@@ -180,6 +207,9 @@ func vsRound(s vsSystem, cfg vsConfig, round int) vsResult {
 	res.drained = time.Since(start)
 	stopSampling()
 	res.cpu, res.peerCPU = treeCPU(s.pids())-cpu0, s.peerCPU()-peer0
+	if p != nil {
+		res.firstRate, res.lastRate = trend(p.drain.since(arrived0), cfg.N)
+	}
 	if err != nil {
 		res.err = err
 		return res
@@ -322,7 +352,24 @@ func latencyMessage(size int) []byte {
 // drainClient is alice's XMPP client: it publishes her key (so the
 // gateway resolves it at RCPT) and counts what arrives, without
 // decrypting, so it takes as little CPU from the systems as smtp-sink does.
-type drainClient struct{ n atomic.Int64 }
+type drainClient struct {
+	n  atomic.Int64
+	mu sync.Mutex
+	at []time.Time // arrival of each message
+}
+
+// since returns the arrival times from index i on.
+func (d *drainClient) since(i int) []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.at[min(i, len(d.at)):])
+}
+
+func (d *drainClient) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.at)
+}
 
 func newDrainClient(b *testing.B, srv *prosodytest.Server) *drainClient {
 	ctx := ctxT(b, time.Minute)
@@ -331,6 +378,9 @@ func newDrainClient(b *testing.B, srv *prosodytest.Server) *drainClient {
 	go sess.Serve(xmpp.HandlerFunc(func(_ xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		if start.Name.Local == "message" {
 			d.n.Add(1)
+			d.mu.Lock()
+			d.at = append(d.at, time.Now())
+			d.mu.Unlock()
 		}
 		return nil
 	}))
@@ -396,6 +446,9 @@ func printVsTable(cfg vsConfig, rs []vsResult, hwm, arrived int64) {
 			note = r.err.Error()
 		} else if r.smtpSourceErr != "" {
 			note = "smtp-source: " + firstLine(r.smtpSourceErr)
+		}
+		if r.firstRate > 0 {
+			note += fmt.Sprintf(" delivered: first %d at %.0f/s, last at %.0f/s", min(1000, cfg.N/4), r.firstRate, r.lastRate)
 		}
 		fmt.Fprintf(&b, "| %d | %s | %.0f | %.0f | %.2f | %.2f | %s | %s | %.1f MiB | %s |\n", r.round, r.system,
 			float64(cfg.N)/r.accepted.Seconds(), float64(cfg.N)/r.drained.Seconds(), r.cpu*1000/float64(cfg.N),
