@@ -167,14 +167,26 @@ func (s *FileStore) Quarantine(ctx context.Context, id, reason string) error {
 	return nil
 }
 
+// Compaction thresholds: the oldest segment's live messages are copied
+// forward once at most 1/compactRatio of its messages are still live (a
+// few long-retrying ones pinning it), or once the log has more than
+// maxSegments segments whatever the ratio. Copying a mostly live segment
+// would only repeat writes the deliveries are about to make unnecessary,
+// with every operation waiting (compaction holds the store exclusively).
+const (
+	compactRatio = 8
+	maxSegments  = 16
+)
+
 // maintain deletes the oldest segments once nothing live refers to them,
-// and, when more than two segments are kept, moves the few live messages
-// of the oldest into the active one so that it can go (compaction).
+// and moves the few live messages of the oldest into the active one so
+// that it can go (compaction; see compactRatio).
 func (s *FileStore) maintain() {
 	s.mu.RLock()
 	n := s.reclaim()
+	due := n > 2 && s.compactionDue(n)
 	s.mu.RUnlock()
-	if n <= 2 {
+	if !due {
 		return
 	}
 	s.mu.Lock()
@@ -184,6 +196,15 @@ func (s *FileStore) maintain() {
 		return
 	}
 	s.reclaim()
+}
+
+func (s *FileStore) compactionDue(segments int) bool {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	s.w.mu.Lock()
+	oldest := s.w.segs[0]
+	s.w.mu.Unlock()
+	return segments > maxSegments || oldest.live*compactRatio <= oldest.puts
 }
 
 // reclaim deletes leading segments that nothing live refers to and

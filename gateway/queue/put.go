@@ -168,12 +168,15 @@ func (s *FileStore) addLocked(e *logEntry, seg *segment) {
 	}
 	e.put, e.state = seg, seg
 	seg.refs += 2
+	seg.puts++
+	seg.live++
 	s.idx[e.env.ID] = e
 }
 
 // dropLocked takes e out of the index.
 func (s *FileStore) dropLocked(e *logEntry) {
 	e.put.refs--
+	e.put.live--
 	e.state.refs--
 	delete(s.idx, e.env.ID)
 }

@@ -25,8 +25,10 @@ type segment struct {
 	seq  uint64
 	path string
 	// refs counts the live messages whose put record, or whose latest
-	// state record, is in this segment. Guarded by FileStore.imu.
-	refs int
+	// state record, is in this segment; puts and live count the put
+	// records written to it and the live messages among them. Guarded by
+	// FileStore.imu.
+	refs, puts, live int
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segSuffix) }
