@@ -252,7 +252,7 @@ check_arrival() {
   info "swaks sent $n bytes, sha256 $(sha256sum "$DIR/sent.eml" | cut -d' ' -f1) (rebuilt from $DIR/swaks.log)"
   if tail -c "$n" "$got" | cmp -s - "$DIR/sent.eml"; then
     info "MATCH: the <mail> element ends with the $n bytes swaks sent, byte for byte;"
-    info "       Passerelle only prepended its Received: header field."
+    info "       Passerelle only prepended its trace fields (Received:, Authentication-Results:)."
     return 0
   fi
   echo "    MISMATCH: $got does not end with the message swaks sent ($DIR/sent.eml)"
