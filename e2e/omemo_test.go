@@ -74,6 +74,21 @@ func TestForwardOMEMOToPythonOMEMO(t *testing.T) {
 		t.Fatalf("the .eml behind the aesgcm:// link (%d bytes) is not the mail sent (%d bytes)", len(raw), len(mail))
 	}
 	t.Logf("OMEMO body %d bytes decrypted by python-omemo; original %d bytes through the aesgcm link", len(ev.Body), len(raw))
+	// The first message shows the puppet device's fingerprint, the one
+	// `keys lookup` prints for the sender.
+	out, err := exec.Command(binary, "keys", "lookup", "-c", gw.path, "bob@remote.example").CombinedOutput()
+	fp := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "omemo fingerprint: "); ok {
+			fp = v
+		}
+	}
+	if fp == "" || !strings.Contains(string(out), fmt.Sprintf("omemo device: %d", ev.SID)) {
+		t.Fatalf("keys lookup: %v\n%s", err, out)
+	}
+	if !strings.Contains(ev.Body, "OMEMO device fingerprint is "+fp) {
+		t.Errorf("the first message does not show the fingerprint %s", fp)
+	}
 
 	for _, dir := range []string{filepath.Join(gw.cfg.Dir, "spool"), srv.Dir} {
 		noMarker(t, dir, m)

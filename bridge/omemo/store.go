@@ -197,6 +197,23 @@ func (s *Store) device(ctx context.Context, puppet string, create bool) (Info, e
 	return Info{JID: puppet, DeviceID: d.st.DeviceID, Bundle: b, Fingerprint: Fingerprint(d.st.IdentityPub)}, nil
 }
 
+// HasSessions reports whether puppet has a session with every one of
+// to's devices (false also when the puppet has no device yet).
+func (s *Store) HasSessions(ctx context.Context, puppet, to string, devices []uint32) bool {
+	puppet, to = strings.ToLower(puppet), strings.ToLower(to)
+	defer s.lock(puppet)()
+	d, err := s.loadOrMake(ctx, puppet, false)
+	if err != nil {
+		return false
+	}
+	for _, id := range devices {
+		if ok, _ := d.ContainsSession(ctx, protocol.NewSignalAddress(to, id)); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // BundleFetcher fetches a recipient device's published bundle.
 type BundleFetcher func(ctx context.Context, deviceID uint32) (*Bundle, error)
 

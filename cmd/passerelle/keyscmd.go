@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"passerelle/bridge/jidesc"
 	"passerelle/bridge/keys"
+	"passerelle/bridge/omemo"
 )
 
 const keysUsage = "keys: want 'keys init -c FILE', 'keys import -c FILE [KEYFILE]', 'keys lookup -c FILE ADDRESS' or 'keys dkim|dns -c FILE DOMAIN'"
@@ -107,8 +110,22 @@ func keysLookup(ctx context.Context, cfg *Config, addr string, stdout io.Writer)
 	if err := g.openKeys(); err != nil {
 		return err
 	}
-	r := g.resolver         // local users: keyring (and PEP in serve)
-	if !pol.IsLocal(addr) { // the reverse path's recipients: keyring, Autocrypt, WKD
+	r := g.resolver // local users: keyring (and PEP in serve)
+	if !pol.IsLocal(addr) {
+		// Mail from addr reaches XMPP users from its puppet JID, which is
+		// also an OMEMO device: its fingerprint is what they can verify.
+		if p, err := jidesc.PuppetJID(addr, cfg.XMPP.ComponentDomain); err == nil && g.omemo != nil {
+			info, err := g.omemo.ExistingDevice(ctx, p.String())
+			switch {
+			case err == nil:
+				fmt.Fprintf(stdout, "puppet:      %s\nomemo device: %d\nomemo fingerprint: %s\n", p, info.DeviceID, info.Fingerprint)
+			case errors.Is(err, omemo.ErrNoDevice):
+				fmt.Fprintf(stdout, "puppet:      %s\nomemo device: none yet (made on first use)\n", p)
+			default:
+				return fmt.Errorf("keys lookup %s: omemo device: %w", addr, err)
+			}
+		}
+		// The reverse path's recipients: keyring, Autocrypt, WKD.
 		if r, err = g.recipientResolver(); err != nil {
 			return err
 		}

@@ -25,6 +25,10 @@ type OMEMO interface {
 	// Encrypt encrypts body from puppet to the devices of to, durably
 	// advancing the sessions before it returns.
 	Encrypt(ctx context.Context, puppet string, to jid.JID, devices []uint32, body []byte) (*omemo.Encrypted, error)
+	// Introduce returns, when puppet has no session yet with one of the
+	// devices (the start of a conversation), the text appended to tell
+	// the reader the puppet device's fingerprint; "" otherwise.
+	Introduce(ctx context.Context, puppet string, to jid.JID, devices []uint32) string
 }
 
 // OMEMOSource reads a user's OMEMO device list and bundles from PEP
@@ -48,6 +52,18 @@ func (o OMEMOVia) Devices(ctx context.Context, j jid.JID) ([]uint32, error) {
 func (o OMEMOVia) Encrypt(ctx context.Context, puppet string, to jid.JID, devices []uint32, body []byte) (*omemo.Encrypted, error) {
 	fetch := func(ctx context.Context, id uint32) (*omemo.Bundle, error) { return o.Source.OMEMOBundle(ctx, to, id) }
 	return o.Store.Encrypt(ctx, puppet, to.String(), devices, fetch, body)
+}
+
+func (o OMEMOVia) Introduce(ctx context.Context, puppet string, to jid.JID, devices []uint32) string {
+	if o.Store.HasSessions(ctx, puppet, to.String(), devices) {
+		return ""
+	}
+	info, err := o.Store.Device(ctx, puppet)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("\n\n[Passerelle: this contact's OMEMO device fingerprint is %s; compare it with "+
+		"`passerelle keys lookup` on the gateway to verify it.]", info.Fingerprint)
 }
 
 // noticeOMEMO is the <body/> a client without OMEMO shows.
@@ -107,6 +123,9 @@ func (f *Forward) sealOMEMO(ctx context.Context, dec *decision, puppet string, t
 	to, err := jid.Parse(dec.JID)
 	if err != nil {
 		return nil, wrap("recipient JID", err)
+	}
+	if intro := f.cfg.OMEMO.Introduce(ctx, puppet, to, dec.OMEMO); intro != "" {
+		text = append(text[:len(text):len(text)], intro...) // a copy: text is shared
 	}
 	e, err := f.cfg.OMEMO.Encrypt(ctx, puppet, to, dec.OMEMO, text)
 	if err != nil {

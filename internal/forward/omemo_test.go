@@ -96,6 +96,23 @@ func TestAcceptOMEMOPerPolicy(t *testing.T) {
 	if err := accept(t, f, list...); err != nil {
 		t.Fatal(err)
 	}
+	// The next mail continues the conversation: no fingerprint line.
+	defer func() {
+		sp2 := &fakeSpool{}
+		f.cfg.Spool = sp2
+		if err := accept(t, f, "omemo@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		e, err := omemo.Parse(sp2.bodies[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := sp2.env.Recipients[0]
+		text, err := users.Decrypt(context.Background(), r.Params[ParamJID], r.Params[ParamFrom], e)
+		if err != nil || strings.Contains(string(text), "fingerprint") {
+			t.Fatalf("second message: %q %v", text, err)
+		}
+	}()
 	for _, r := range sp.env.Recipients {
 		if got := r.Params[ParamEnc]; got != rcpts[r.Addr] {
 			t.Errorf("%s: %s, want %s", r.Addr, got, rcpts[r.Addr])
@@ -118,6 +135,10 @@ func TestAcceptOMEMOPerPolicy(t *testing.T) {
 		if !strings.HasPrefix(string(text), "From: Bob <bob@remote.example>\nSubject: secret plans\n") ||
 			!strings.Contains(string(text), "the marker-xyzzy is here") {
 			t.Fatalf("%s: text %q", r.Addr, text)
+		}
+		info, _ := f.cfg.OMEMO.(OMEMOVia).Store.Device(context.Background(), r.Params[ParamFrom])
+		if !strings.Contains(string(text), "OMEMO device fingerprint is "+info.Fingerprint) {
+			t.Errorf("%s: the first message does not show the puppet device's fingerprint: %q", r.Addr, text)
 		}
 		// The target sends it as an OMEMO message.
 		s := &fakeSender{connected: true}
