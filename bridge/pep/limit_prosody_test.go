@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/jidesc"
+	"passerelle/bridge/omemo"
 	"passerelle/bridge/xmpp"
 	"passerelle/internal/prosodytest"
 )
@@ -76,6 +77,12 @@ func floodPuppet(t *testing.T, srv *prosodytest.Server, prefix string, i int) ji
 // condition.
 func queryMany(ctx context.Context, t *testing.T, q ClientQuerier, srv *prosodytest.Server, prefix string, n int) ([]int, map[string]int) {
 	t.Helper()
+	return queryManyNode(ctx, t, q, srv, prefix, n, NodeMetadata)
+}
+
+// queryManyNode is queryMany for another node.
+func queryManyNode(ctx context.Context, t *testing.T, q ClientQuerier, srv *prosodytest.Server, prefix string, n int, node string) ([]int, map[string]int) {
+	t.Helper()
 	type answer struct {
 		i   int
 		err error
@@ -83,7 +90,7 @@ func queryMany(ctx context.Context, t *testing.T, q ClientQuerier, srv *prosodyt
 	answers := make(chan answer, n)
 	for i := range n {
 		go func() {
-			_, err := rawItems(ctx, q, floodPuppet(t, srv, prefix, i), NodeMetadata)
+			_, err := rawItems(ctx, q, floodPuppet(t, srv, prefix, i), node)
 			answers <- answer{i, err}
 		}()
 	}
@@ -112,4 +119,46 @@ func countFiles(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestResponderNewPuppetDeviceLimits: OMEMO device list queries to new
+// puppets follow the same rules as OX key queries: a local user makes at
+// most the per-user bound of devices, a federated account none (a bundle
+// query never makes one), and an existing device is served to anyone.
+func TestResponderNewPuppetDeviceLimits(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{Users: users})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const perUser, flood = 3, 20
+	odir := t.TempDir()
+	store, err := omemo.NewStore(omemo.StoreConfig{Dir: odir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startResponderDir(t, srv, func(c *ResponderConfig) {
+		c.NewPuppets, c.OMEMO = NewPuppetLimits{PerUser: perUser}, store
+	})
+	alice := client(ctx, t, srv, "alice", users["alice"])
+	bob := client(ctx, t, srv, "bob", users["bob"])
+	files := func() int {
+		ents, err := os.ReadDir(odir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	made, refused := queryManyNode(ctx, t, alice, srv, "a", flood, omemo.NodeDeviceList)
+	if len(made) != perUser || refused["resource-constraint"] != flood-perUser || files() != perUser {
+		t.Fatalf("local user: %d served, refusals %v, %d devices; want %d served", len(made), refused, files(), perUser)
+	}
+	got, refused := queryManyNode(ctx, t, bob, srv, "b", flood, omemo.NodeDeviceList)
+	if len(got) != 0 || refused["item-not-found"] != flood || files() != perUser {
+		t.Fatalf("federated account: %d served, refusals %v, %d devices", len(got), refused, files())
+	}
+	if _, refused := queryManyNode(ctx, t, alice, srv, "z", 5, omemo.BundleNode(12345)); refused["item-not-found"] != 5 || files() != perUser {
+		t.Fatalf("bundle queries to new puppets: %v, %d devices", refused, files())
+	}
+	if _, err := rawItems(ctx, bob, floodPuppet(t, srv, "a", made[0]), omemo.NodeDeviceList); err != nil {
+		t.Fatalf("existing puppet device refused: %v", err)
+	}
 }
