@@ -377,6 +377,14 @@ func testOutage(t *testing.T, p *peerPair, name string, n int, down, up func()) 
 			return
 		}
 		if time.Now().After(deadline) {
+			for _, g := range []*gateway{p.a.gw, p.b.gw} {
+				out, _ := exec.Command(binary, "queue", "list", "-c", g.path).CombinedOutput()
+				t.Logf("queue of %s:\n%s", g.cfg.Domain, out)
+				if dst := os.Getenv("PEER_DEBUG_DIR"); dst != "" {
+					b, _ := os.ReadFile(filepath.Join(g.cfg.Dir, "passerelle.log"))
+					os.WriteFile(filepath.Join(dst, g.cfg.Domain+".log"), b, 0o600)
+				}
+			}
 			t.Logf("A's log, failures:\n%s", grepLog(p.a.gw, "failure", 10))
 			t.Logf("B's log, refusals:\n%s", grepLog(p.b.gw, "refused", 10))
 			t.Fatalf("%s: %d of %d accepted mails never reached B's MTA", name, lost, len(markers))
