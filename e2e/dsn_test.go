@@ -57,4 +57,7 @@ func TestDSNNotifySuccess(t *testing.T) {
 	if got := dsn.header("Subject"); got != "Successful Mail Delivery Report" {
 		t.Errorf("subject %q", got)
 	}
+	// The notice went to the smarthost (tls = "none": STARTTLS if offered;
+	// smtp-sink offers none): counted as a plaintext delivery.
+	env.waitMetric(t, `passerelle_smtp_plaintext_deliveries_total{reason="no_starttls"}`, 1)
 }

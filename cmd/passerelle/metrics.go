@@ -35,6 +35,7 @@ type metrics struct {
 	plaintext  *prometheus.CounterVec
 	reconnects prometheus.Counter
 	refusals   *prometheus.CounterVec
+	smtpPlain  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -57,35 +58,75 @@ func newMetrics() *metrics {
 	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "passerelle_xmpp_reconnects_total",
 		Help: "Times the XMPP component link went down (or failed to come up) and was dialled again."})
 	m.reg.MustRegister(m.reconnects)
+	m.smtpPlain = counter("passerelle_smtp_plaintext_deliveries_total", "Messages delivered over outbound SMTP without TLS, by reason (starttls_failed: opportunistic TLS fell back, no_starttls: not offered, tls_none: TLS off for the destination).", "reason")
 	m.refusals = counter("passerelle_reverse_refusals_total", "XMPP messages refused on the reverse path, by the XMPP error condition sent back.", "reason")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
+// The methods below implement the packages' Metrics interfaces. A nil
+// *metrics counts nothing (a gateway a test assembles without one).
+
 // smtpd.Metrics
 func (m *metrics) Connection(listener, result string) {
-	m.conns.WithLabelValues(listener, result).Inc()
+	if m != nil {
+		m.conns.WithLabelValues(listener, result).Inc()
+	}
 }
+
 func (m *metrics) Transaction(listener, result string) {
-	m.txns.WithLabelValues(listener, result).Inc()
+	if m != nil {
+		m.txns.WithLabelValues(listener, result).Inc()
+	}
 }
-func (m *metrics) Reply(listener, class string) { m.replies.WithLabelValues(listener, class).Inc() }
+
+func (m *metrics) Reply(listener, class string) {
+	if m != nil {
+		m.replies.WithLabelValues(listener, class).Inc()
+	}
+}
 
 // queue.Metrics
 func (m *metrics) Attempt(route, result string, took time.Duration) {
-	m.attempts.WithLabelValues(route, result).Inc()
-	m.duration.WithLabelValues(route, result).Observe(took.Seconds())
+	if m != nil {
+		m.attempts.WithLabelValues(route, result).Inc()
+		m.duration.WithLabelValues(route, result).Observe(took.Seconds())
+	}
 }
 
 // keys.Metrics
-func (m *metrics) Lookup(source, result string) { m.lookups.WithLabelValues(source, result).Inc() }
+func (m *metrics) Lookup(source, result string) {
+	if m != nil {
+		m.lookups.WithLabelValues(source, result).Inc()
+	}
+}
 
 // xmpp.Metrics
-func (m *metrics) Reconnect() { m.reconnects.Inc() }
+func (m *metrics) Reconnect() {
+	if m != nil {
+		m.reconnects.Inc()
+	}
+}
+
+// delivery.Metrics
+func (m *metrics) PlaintextDelivery(reason string) {
+	if m != nil {
+		m.smtpPlain.WithLabelValues(reason).Inc()
+	}
+}
 
 // reverse.Metrics
-func (m *metrics) Refusal(reason string) { m.refusals.WithLabelValues(reason).Inc() }
-func (m *metrics) Plaintext(path string) { m.plaintext.WithLabelValues(path).Inc() }
+func (m *metrics) Refusal(reason string) {
+	if m != nil {
+		m.refusals.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *metrics) Plaintext(path string) {
+	if m != nil {
+		m.plaintext.WithLabelValues(path).Inc()
+	}
+}
 
 // watch registers the gauges read at scrape time: the queue's content
 // (from the running scheduler, not the disk) and the XMPP link's state.

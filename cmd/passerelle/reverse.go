@@ -117,7 +117,7 @@ func (g *gateway) recipientResolver() (*keys.Resolver, error) {
 func (g *gateway) deliveryTarget() (*delivery.Target, error) {
 	dc := g.cfg.Delivery
 	c := delivery.Config{Hostname: g.cfg.Hostname, Port: dc.Port, AllowPrivateAddrs: dc.AllowPrivate,
-		MaxPerDestination: dc.MaxPerDestination, Logger: g.log, HashAddress: g.hash}
+		MaxPerDestination: dc.MaxPerDestination, Logger: g.log, HashAddress: g.hash, Metrics: g.metrics}
 	c.Resolver = dnsResolver(dc.DNSServer)
 	pols, _ := dc.tlsPolicies() // validated
 	if dc.MTASTS && dc.Smarthost.Addr == "" {

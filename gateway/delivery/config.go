@@ -139,7 +139,24 @@ type Config struct {
 
 	Logger      *zap.Logger   // default zap.NewNop()
 	HashAddress AddressHasher // default: truncated SHA-256
+	// Metrics counts mail delivered without TLS; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics receives the delivery counts; defined here, by its consumer
+// (cmd/passerelle implements it with Prometheus).
+type Metrics interface {
+	// PlaintextDelivery counts a message a server accepted over a
+	// connection without TLS. reason: "starttls_failed" (opportunistic
+	// TLS fell back after a failed handshake, as mox's
+	// plaintext_fallback_total), "no_starttls" (the server offered none),
+	// "tls_none" (TLS is off for that destination).
+	PlaintextDelivery(reason string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) PlaintextDelivery(string) {}
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \r\n") {
@@ -159,6 +176,9 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.FinalTimeout, DefaultFinalTimeout)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
 	}
 	if c.HashAddress == nil {
 		c.HashAddress = addrhash.Random() // keyed; cmd passes the install-keyed one

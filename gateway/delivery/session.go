@@ -32,6 +32,18 @@ type session struct {
 	tlsConfig *tls.Config
 	auth      bool // AUTH with the smarthost credentials
 	tls       bool // TLS is up
+	fellBack  bool // opportunistic STARTTLS failed; this is the plaintext retry
+}
+
+// plaintextReason says why a session without TLS had none.
+func (s *session) plaintextReason() string {
+	switch {
+	case s.fellBack:
+		return "starttls_failed"
+	case s.mode == tlsOpportunistic:
+		return "no_starttls"
+	}
+	return "tls_none"
 }
 
 // attempt runs one SMTP session for m. Errors from the remote side are
@@ -55,6 +67,9 @@ func (t *Target) attempt(ctx context.Context, s *session, m *Message) error {
 	// The message is accepted: a slow or failed QUIT changes nothing.
 	c.CommandTimeout = min(c.CommandTimeout, quitTimeout)
 	_ = c.Quit()
+	if !s.tls {
+		t.cfg.Metrics.PlaintextDelivery(s.plaintextReason())
+	}
 	t.log.Info("delivered", zap.String("id", m.ID), zap.String("rcpt", t.cfg.HashAddress(m.To)),
 		zap.String("host", s.host), zap.String("addr", s.addr), zap.Bool("tls", s.tls))
 	return nil

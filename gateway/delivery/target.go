@@ -192,7 +192,7 @@ func (t *Target) tryHost(ctx context.Context, s *session, m *Message) error {
 	var he *hostError
 	if s.mode == tlsOpportunistic && errors.As(err, &he) && he.stage == stageTLS && ctx.Err() == nil {
 		t.log.Debug("STARTTLS failed, retrying in plaintext", zap.String("host", s.host), zap.Error(err))
-		s.mode = tlsNone
+		s.mode, s.fellBack = tlsNone, true
 		err = t.attempt(ctx, s, m)
 	}
 	return err
