@@ -73,7 +73,21 @@ func TestForwardOMEMOToPythonOMEMO(t *testing.T) {
 	if !bytes.HasSuffix(raw, []byte(mail+"\r\n")) {
 		t.Fatalf("the .eml behind the aesgcm:// link (%d bytes) is not the mail sent (%d bytes)", len(raw), len(mail))
 	}
-	t.Logf("OMEMO body %d bytes decrypted by python-omemo; original %d bytes through the aesgcm link", len(ev.Body), len(raw))
+	// The attachment has a link of its own, named after its type.
+	i := strings.Index(ev.Body, "[Attachment data.bin (")
+	if i < 0 {
+		t.Fatalf("no attachment link in:\n%s", ev.Body)
+	}
+	alink := ev.Body[i+strings.Index(ev.Body[i:], "aesgcm://"):]
+	alink, _, _ = strings.Cut(alink, " ")
+	aurl := "http://" + strings.TrimPrefix(strings.SplitN(alink, "#", 2)[0], "aesgcm://")
+	if !strings.HasSuffix(aurl, ".bin") {
+		t.Errorf("attachment URL %s does not end in .bin", aurl)
+	}
+	if got := openAESGCMLink(t, alink, aurl, fetchBlob(t, aurl)); !bytes.Equal(got, blob) {
+		t.Fatalf("the attachment behind its aesgcm:// link (%d bytes) is not the one sent (%d bytes)", len(got), len(blob))
+	}
+	t.Logf("OMEMO body %d bytes decrypted by python-omemo; original %d bytes and the %d-byte attachment through their aesgcm links, byte-identical", len(ev.Body), len(raw), len(blob))
 	// The first message shows the puppet device's fingerprint, the one
 	// `keys lookup` prints for the sender.
 	out, err := exec.Command(binary, "keys", "lookup", "-c", gw.path, "bob@remote.example").CombinedOutput()

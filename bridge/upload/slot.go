@@ -117,8 +117,25 @@ func requestPayload(filename string, size int64) xml.TokenReader {
 // it reveals (the blob is a mail, which the server knows from the
 // requester): XEP-0454 clients take the type of an aesgcm:// link from
 // it, so the decrypted mail opens as message/rfc822.
-func randomName() string {
+func randomName(ext string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b[:]) + ".eml"
+	return hex.EncodeToString(b[:]) + cleanExt(ext)
+}
+
+// cleanExt keeps at most 8 lower-case ASCII letters and digits of ext.
+func cleanExt(ext string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimPrefix(ext, ".")) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+		if b.Len() == 8 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return ".bin"
+	}
+	return "." + b.String()
 }

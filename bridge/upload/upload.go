@@ -82,6 +82,14 @@ func New(cfg Config) (*Uploader, error) {
 // Upload stores the next size bytes of r (an encrypted blob) under a
 // random name and returns the URL to GET it from. Errors are *Error.
 func (u *Uploader) Upload(ctx context.Context, r io.Reader, size int64) (string, error) {
+	return u.UploadAs(ctx, r, size, ".eml")
+}
+
+// UploadAs is Upload under a random name ending in ext (".pdf"): XEP-0454
+// clients take the type of an aesgcm:// link from its extension. ext is
+// reduced to at most 8 lower-case letters and digits after the dot; what
+// is left empty becomes ".bin".
+func (u *Uploader) UploadAs(ctx context.Context, r io.Reader, size int64, ext string) (string, error) {
 	if err := u.checkSize(size, u.cfg.MaxSize); err != nil {
 		return "", err
 	}
@@ -92,7 +100,7 @@ func (u *Uploader) Upload(ctx context.Context, r io.Reader, size int64) (string,
 	if err := u.checkSize(size, svc.MaxSize); err != nil {
 		return "", err
 	}
-	slot, err := u.requestSlot(ctx, svc.JID, size)
+	slot, err := u.requestSlot(ctx, svc.JID, size, randomName(ext))
 	if err != nil {
 		return "", err
 	}
@@ -145,10 +153,10 @@ func (u *Uploader) Service(ctx context.Context) (Service, error) {
 }
 
 // requestSlot asks svc for a slot (XEP-0363 §3).
-func (u *Uploader) requestSlot(ctx context.Context, svc jid.JID, size int64) (Slot, error) {
+func (u *Uploader) requestSlot(ctx context.Context, svc jid.JID, size int64, name string) (Slot, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
-	resp, err := u.cfg.IQ.IQ(ctx, svc, requestPayload(randomName(), size))
+	resp, err := u.cfg.IQ.IQ(ctx, svc, requestPayload(name, size))
 	if err != nil {
 		return Slot{}, u.slotFailed(iqError("slot", err))
 	}

@@ -52,12 +52,20 @@ type Message struct {
 
 // Parse reads raw, a complete RFC 5322 message, within lim. Every error is
 // an *Error. raw is only read.
-func Parse(raw []byte, lim Limits) (*Message, error) {
+func Parse(raw []byte, lim Limits) (*Message, error) { return parse(raw, lim, nil) }
+
+// ParseAttachments is Parse that also hands each attachment, decoded, to
+// each (in message order); an error from each stops the parse.
+func ParseAttachments(raw []byte, lim Limits, each func(Attachment, []byte) error) (*Message, error) {
+	return parse(raw, lim, each)
+}
+
+func parse(raw []byte, lim Limits, each func(Attachment, []byte) error) (*Message, error) {
 	lim = lim.withDefaults()
 	if headerTooBig(raw, lim.MaxHeaderBytes) {
 		return nil, newError("", ErrHeaderTooBig, fmt.Errorf("no end of header within %d bytes", lim.MaxHeaderBytes))
 	}
-	w := &walker{lim: lim, msg: &Message{}}
+	w := &walker{lim: lim, msg: &Message{}, each: each}
 	e, err := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: -1})
 	if err = w.recoverable("", err); err != nil {
 		return nil, err

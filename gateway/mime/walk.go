@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +15,8 @@ type walker struct {
 	lim   Limits
 	parts int
 	msg   *Message
+	// each, if set, is given every attachment with its decoded content.
+	each func(Attachment, []byte) error
 }
 
 // rendition is the text an entity contributes to Message.Text.
@@ -121,17 +124,26 @@ func (w *walker) text(e *message.Entity, part string, html bool) (rendition, err
 // attachment reads e to its end, which checks its transfer encoding, and
 // records its summary.
 func (w *walker) attachment(e *message.Entity, part, mt, name string, inline bool) error {
-	n, err := io.Copy(io.Discard, e.Body)
+	var buf bytes.Buffer
+	dst := io.Discard
+	if w.each != nil {
+		dst = &buf
+	}
+	n, err := io.Copy(dst, e.Body)
 	if err != nil {
 		return newError(part, ErrMalformed, err)
 	}
-	w.msg.Attachments = append(w.msg.Attachments, Attachment{
+	a := Attachment{
 		Part:        partOrRoot(part),
 		Filename:    cleanLine(name),
 		ContentType: cleanLine(mt),
 		Size:        n,
 		Inline:      inline,
-	})
+	}
+	w.msg.Attachments = append(w.msg.Attachments, a)
+	if w.each != nil {
+		return w.each(a, buf.Bytes())
+	}
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -104,10 +106,60 @@ func (f *Forward) omemoText(ctx context.Context, m *mime.Message, p *payload.Pay
 		}
 		ext.URL = url
 		b.WriteString(externalLink(ext, f.log))
+		if err := f.attachmentLinks(ctx, &b, raw); err != nil {
+			return nil, err
+		}
 	} else if len(m.Attachments) > 0 {
 		b.WriteString("\n\n[The attachments cannot be shown over OMEMO: this gateway has no upload service configured.]")
 	}
 	return []byte(b.String()), nil
+}
+
+// NamedUploader uploads under a name with the given extension
+// (bridge/upload.Uploader.UploadAs), so a client opens an attachment's
+// aesgcm:// link as its type.
+type NamedUploader interface {
+	UploadAs(ctx context.Context, r io.Reader, size int64, ext string) (string, error)
+}
+
+// maxAttachmentLinks bounds the attachments uploaded one by one.
+const maxAttachmentLinks = 16
+
+// attachmentLinks uploads each attachment (up to maxAttachmentLinks),
+// encrypted with its own key, and writes one aesgcm:// link a line, so
+// the client shows and opens each file; the .eml link has them all.
+func (f *Forward) attachmentLinks(ctx context.Context, b *strings.Builder, raw []byte) error {
+	nu, ok := f.cfg.Uploader.(NamedUploader)
+	if !ok {
+		return nil
+	}
+	n := 0
+	_, err := mime.ParseAttachments(raw, f.cfg.MIMELimits, func(a mime.Attachment, data []byte) error {
+		if n++; n > maxAttachmentLinks || len(data) == 0 {
+			return nil
+		}
+		ext, blob, err := payload.SealExternal(data)
+		if err != nil {
+			return wrap("seal attachment", err)
+		}
+		url, err := nu.UploadAs(ctx, bytes.NewReader(blob), int64(len(blob)), path.Ext(a.Filename))
+		if err != nil {
+			f.log.Warn("upload of an attachment for OMEMO failed", zap.Int("bytes", len(blob)), zap.Error(err))
+			return errUploadFailed
+		}
+		ext.URL = url
+		link, err := ext.AESGCMURL()
+		if err != nil {
+			return wrap("attachment link", err)
+		}
+		name := a.Filename
+		if name == "" {
+			name = a.ContentType
+		}
+		fmt.Fprintf(b, "\n[Attachment %s (%s): %s ]", name, humanSize(int64(len(data))), link)
+		return nil
+	})
+	return err
 }
 
 func formatAddr(a mime.Address) string {
