@@ -279,6 +279,47 @@ func (s *Store) encryptKey(ctx context.Context, d *device, to string, rid uint32
 	return Key{RID: rid, PreKey: msg.Type() == protocol.PREKEY_TYPE, Data: msg.Serialize()}, nil
 }
 
+// KeyTransport rebuilds puppet's sessions with the given devices of to
+// from their bundles, replacing any session there was, and returns a key
+// transport message (XEP-0384 v0.3 §4.6: an <encrypted/> without
+// payload) that carries the new sessions to those devices. It repairs a
+// session the gateway can no longer decrypt on. Durable on return.
+func (s *Store) KeyTransport(ctx context.Context, puppet, to string, devices []uint32, fetch BundleFetcher) (*Encrypted, error) {
+	puppet, to = strings.ToLower(puppet), strings.ToLower(to)
+	defer s.lock(puppet)()
+	d, err := s.load(ctx, puppet)
+	if err != nil {
+		return nil, err
+	}
+	keyTag := make([]byte, keySize+tagSize)
+	iv := make([]byte, ivSize)
+	if _, err := rand.Read(keyTag); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(iv); err != nil {
+		return nil, err
+	}
+	e := &Encrypted{SID: d.st.DeviceID, IV: iv}
+	var errs []error
+	for _, rid := range devices {
+		_ = d.DeleteSession(ctx, protocol.NewSignalAddress(to, rid))
+		k, err := s.encryptKey(ctx, d, to, rid, fetch, keyTag)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.Keys = append(e.Keys, k)
+	}
+	if len(e.Keys) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrNoDevices, errors.Join(errs...))
+	}
+	if _, err := s.save(d); err != nil {
+		return nil, err
+	}
+	s.log.Info("session rebuilt with a key transport message", zap.Int("devices", len(e.Keys)))
+	return e, nil
+}
+
 // signalBundle turns a published bundle into libsignal's, with one of its
 // prekeys chosen at random (XEP-0384 v0.3 §4.4).
 func signalBundle(rid uint32, b *Bundle) (*prekey.Bundle, error) {

@@ -233,3 +233,56 @@ func TestStateFileHoldsNoPlaintextAndIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+// A session the gateway lost (its state restored from before the session
+// existed) cannot decrypt the user's next message; a key transport
+// message rebuilds it, and the user's following message decrypts.
+func TestKeyTransportRepairsLostSession(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	gw := newTestStore(t, dir)
+	user := newTestStore(t, t.TempDir())
+	const puppet, alice = "p@mail.example.org", "alice@example.org"
+	ai, _ := user.Device(ctx, alice)
+	pi, _ := gw.Device(ctx, puppet)
+	backup, err := os.ReadFile(filepath.Join(dir, fileName(puppet)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := gw.Encrypt(ctx, puppet, alice, []uint32{ai.DeviceID}, fetcherOf(t, user, alice), []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.Decrypt(ctx, alice, puppet, e); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway loses the session.
+	if err := os.WriteFile(filepath.Join(dir, fileName(puppet)), backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw = newTestStore(t, dir)
+	reply, err := user.Encrypt(ctx, alice, puppet, []uint32{pi.DeviceID}, fetcherOf(t, gw, puppet), []byte("lost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.Decrypt(ctx, puppet, alice, reply); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("decrypt on a lost session: %v, want ErrDecrypt", err)
+	}
+	kt, err := gw.KeyTransport(ctx, puppet, alice, []uint32{reply.SID}, fetcherOf(t, user, alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kt.Payload != nil || !kt.Keys[0].PreKey {
+		t.Fatalf("key transport: %+v", kt)
+	}
+	if body, err := user.Decrypt(ctx, alice, puppet, kt); err != nil || body != nil {
+		t.Fatalf("user opens the key transport: %q %v", body, err)
+	}
+	next, err := user.Encrypt(ctx, alice, puppet, []uint32{pi.DeviceID}, fetcherOf(t, gw, puppet), []byte("again"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := gw.Decrypt(ctx, puppet, alice, next); err != nil || string(got) != "again" {
+		t.Fatalf("after the repair: %q %v", got, err)
+	}
+}

@@ -50,7 +50,7 @@ func (g *gateway) buildReverse() error {
 	}
 	rc := g.cfg.Reverse
 	rv, err := reverse.New(reverse.Config{Policy: g.policy, SenderKeys: g.resolver, RecipientKeys: rcptKeys,
-		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: g.dkim, Threads: threads, Fetcher: fetcher, OMEMO: g.omemo,
+		Keys: g.keys, Spool: g.queue, XMPP: g.component, DKIM: g.dkim, Threads: threads, Fetcher: fetcher, OMEMO: g.reverseOMEMO(),
 		ComponentDomain: g.cfg.XMPP.ComponentDomain, Hostname: g.cfg.Hostname, Workers: rc.Workers,
 		DownloadTimeout: rc.DownloadTimeout.Duration,
 		Limits: reverse.Limits{RatePerMinute: rc.RatePerMinute, Burst: rc.Burst,

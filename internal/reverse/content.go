@@ -2,16 +2,19 @@ package reverse
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/keys"
 	"passerelle/bridge/omemo"
 	"passerelle/bridge/ox"
 	"passerelle/bridge/payload"
+	"passerelle/bridge/xmpp"
 	"passerelle/policy"
 )
 
@@ -124,6 +127,10 @@ func openRefusal(err error) *refusal {
 // OMEMO opens OMEMO 0.3 messages to puppet devices (*omemo.Store).
 type OMEMO interface {
 	Decrypt(ctx context.Context, puppet, from string, e *omemo.Encrypted) ([]byte, error)
+	// Repair rebuilds the puppet's session with the sender's device sid
+	// from its published bundle and returns the key transport message
+	// that carries it (omemo.Store.KeyTransport).
+	Repair(ctx context.Context, puppet string, from jid.JID, sid uint32) (*omemo.Encrypted, error)
 }
 
 // openOMEMO decrypts an OMEMO message to the puppet's device. OMEMO 0.3
@@ -142,6 +149,7 @@ func (rv *Reverse) openOMEMO(ctx context.Context, in *inbound) (*payload.Payload
 			"this contact's device; refresh its devices in your client and send it again.")
 	case errors.Is(err, omemo.ErrDecrypt), errors.Is(err, omemo.ErrMalformed):
 		rv.log.Info("OMEMO message not decrypted", zap.String("id", in.ID), zap.Error(err))
+		rv.repairOMEMO(ctx, in, e.SID)
 		return nil, nil, refuse(stanza.Modify, stanza.NotAcceptable, "The gateway could not decrypt the OMEMO message; send it again.")
 	case err != nil:
 		rv.log.Error("OMEMO decrypt", zap.String("id", in.ID), zap.Error(err))
@@ -151,4 +159,22 @@ func (rv *Reverse) openOMEMO(ctx context.Context, in *inbound) (*payload.Payload
 	}
 	key, _ := rv.senderKey(ctx, in) // only for the Autocrypt header
 	return &payload.Payload{Body: string(body)}, key, nil
+}
+
+// repairOMEMO answers a message the puppet's device could not decrypt (a
+// session the gateway lost or that broke) with a key transport message
+// that builds a new one, so the sender's next message decrypts.
+func (rv *Reverse) repairOMEMO(ctx context.Context, in *inbound, sid uint32) {
+	kt, err := rv.cfg.OMEMO.Repair(ctx, in.To.Bare().String(), in.From.Bare(), sid)
+	if err != nil {
+		rv.log.Warn("OMEMO session not repaired", zap.String("id", in.ID), zap.Error(err))
+		return
+	}
+	toks := kt.Tokens()
+	hint := xml.StartElement{Name: xml.Name{Space: "urn:xmpp:hints", Local: "store"}}
+	toks = append(toks, hint, hint.End())
+	if err := rv.cfg.XMPP.Send(ctx, xmpp.Message{From: in.To.Bare(), To: in.From.Bare(), Type: stanza.ChatMessage,
+		Payload: xmpp.Tokens(toks...)}); err != nil {
+		rv.log.Warn("OMEMO key transport not sent", zap.String("id", in.ID), zap.Error(err))
+	}
 }
