@@ -1,7 +1,9 @@
 package reverse
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"passerelle/bridge/omemo"
+	"passerelle/bridge/payload"
+	gomime "passerelle/gateway/mime"
 )
 
 // testOMEMO is the gateway's side with the user's bundles served directly.
@@ -115,5 +119,61 @@ func TestOMEMOReplyAndRepair(t *testing.T) {
 	send("o3", "after repair MARK-3")
 	if len(f.spool.envs) != 2 || !strings.Contains(string(f.spool.bodies[1]), "after repair MARK-3") {
 		t.Fatalf("after the repair: spooled %d, sent %+v", len(f.spool.envs), f.sender.sent[n:])
+	}
+}
+
+type mapFetcher map[string][]byte
+
+func (m mapFetcher) Fetch(_ context.Context, url string, max int64) ([]byte, error) {
+	b, ok := m[url]
+	if !ok || int64(len(b)) > max {
+		return nil, fmt.Errorf("no %s", url)
+	}
+	return b, nil
+}
+
+// A file an OMEMO client sends as an aesgcm:// link becomes a MIME
+// attachment of the mail, byte-identical, named after the upload.
+func TestOMEMOAttachmentBecomesMIME(t *testing.T) {
+	ctx := context.Background()
+	o := &testOMEMO{}
+	var err error
+	if o.gw, err = omemo.NewStore(omemo.StoreConfig{Dir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if o.user, err = omemo.NewStore(omemo.StoreConfig{Dir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	photo := bytes.Repeat([]byte{0xff, 0xd8, 0x00, 'J'}, 5000)
+	x, blob, err := payload.SealExternal(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.URL = "https://upload.example.org/abc/photo.jpg"
+	link, err := x.AESGCMURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Limits{}, nil, func(c *Config) { c.OMEMO, c.Fetcher = o, mapFetcher{x.URL: blob} })
+	const alice = "alice@example.org"
+	puppet := `bob\40remote.example@` + component
+	pi, _ := o.gw.Device(ctx, puppet)
+	e, err := o.user.Encrypt(ctx, alice, puppet, []uint32{pi.DeviceID}, bundlesOf(o.gw, puppet), []byte(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xe, _ := e.Marshal()
+	f.deliver(t, stanzaXML(alice+"/phone", puppet, "a1", "<body>"+link+"</body>"+string(xe)))
+	if len(f.spool.envs) != 1 {
+		t.Fatalf("not spooled; sent %+v", f.sender.sent)
+	}
+	m, err := gomime.ParseAttachments(f.spool.bodies[0], gomime.Limits{}, func(a gomime.Attachment, d []byte) error {
+		if a.Filename != "photo.jpg" || a.ContentType != "image/jpeg" || !bytes.Equal(d, photo) {
+			t.Errorf("attachment %+v, %d bytes", a, len(d))
+		}
+		return nil
+	})
+	if err != nil || len(m.Attachments) != 1 {
+		t.Fatalf("%v; attachments %+v\n%.600s", err, m, f.spool.bodies[0])
 	}
 }

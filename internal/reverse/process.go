@@ -81,6 +81,11 @@ func (rv *Reverse) deliver(ctx context.Context, in *inbound) *refusal {
 	if ref != nil {
 		return ref
 	}
+	if in.OMEMO != nil && in.OpenPGP == nil && rv.cfg.OMEMO != nil { // files sent as aesgcm:// links
+		if ref := rv.omemoAttachments(ctx, in, p, d); ref != nil {
+			return ref
+		}
+	}
 	if external { // after the cheap refusals: do not download for nothing
 		if ref := rv.external(ctx, in, p, d); ref != nil {
 			return ref
