@@ -254,6 +254,10 @@ func (d Decision) Explain() string {
 	fmt.Fprintf(&b, "route:             %-14s (%s)\n", d.Route, d.Source["route"])
 	fmt.Fprintf(&b, "encryption:        %-14s (%s)\n", d.Encryption, d.Source["encryption"])
 	fmt.Fprintf(&b, "xmpp_encryption:   %-14s (%s)\n", d.XMPPEncryption, d.Source["xmpp_encryption"])
+	if d.Encryption != EncryptNone {
+		fmt.Fprintf(&b, "  tried in order:  %s (at RCPT: the first the recipient publishes a key for is used)\n",
+			strings.Join(d.Schemes(), ", then "))
+	}
 	fmt.Fprintf(&b, "no_key:            %-14s (%s)\n", d.NoKey, d.Source["no_key"])
 	fmt.Fprintf(&b, "reverse_plaintext: %-14t (%s)\n", d.ReversePlaintext, d.Source["reverse_plaintext"])
 	fmt.Fprintf(&b, "max_message_bytes: %-14d (%s)\n", d.MaxMessageBytes, d.Source["max_message_bytes"])

@@ -237,7 +237,7 @@ func TestXMPPEncryption(t *testing.T) {
 	if d.XMPPEncryption != XMPPPreferOMEMO || d.Source["xmpp_encryption"] != "domain example.org" {
 		t.Fatalf("%+v", d)
 	}
-	if !strings.Contains(d.Explain(), "xmpp_encryption:   prefer-omemo") {
+	if !strings.Contains(d.Explain(), "xmpp_encryption:   prefer-omemo") || !strings.Contains(d.Explain(), "tried in order:  omemo, then ox") {
 		t.Errorf("explain:\n%s", d.Explain())
 	}
 	if d := p.Decide("a@other.org"); d.XMPPEncryption != XMPPPreferOX || d.Source["xmpp_encryption"] != "default" {
