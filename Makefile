@@ -3,11 +3,11 @@ GO       ?= go
 # Fuzz budget per target. make test uses an execution count: a duration
 # (-fuzztime=3s) trips Go 1.26's coordinator race (golang/go#75804) and fails
 # with a bare "context deadline exceeded" under load, with no crasher.
-FUZZTIME ?= 20000x
+FUZZTIME ?= 10000x
 BIN      := bin/passerelle
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps test unit fuzz check bench stress demo clean
+.PHONY: all build deps test test-long unit fuzz check bench stress demo clean
 
 all: build
 
@@ -19,14 +19,25 @@ build:
 deps:
 	bash scripts/deps.sh
 
-# test: everything CI runs. Unit and end-to-end tests against real peers, with
-# the race detector, then every fuzz target briefly.
+# The long end-to-end scenarios: two federating Prosody servers (peer route),
+# hub and client with SIGKILLs (relay mode), the crash tests under load and
+# the 25 MB mail. They take about half of the end-to-end time, so they have
+# their own target, which CI (.ci/run) runs right after `make test`.
+E2E_LONG := ^(TestPeerRoute|TestRelayMode|TestCrashLosesNothing|TestOMEMOCrashLosesNothing|TestForwardLargeMail)$$
+
+# test: unit and end-to-end tests against real peers, with the race detector,
+# then every fuzz target briefly. `make test-long` runs the long scenarios.
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -count=1 -timeout 9m $$($(GO) list ./... | grep -v /e2e)
-	@echo "end-to-end tests against real Prosody, Postfix tools, swaks and GnuPG (verbose: they report what they measured)"
-	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v ./e2e/
+	@echo "end-to-end tests against real Prosody, Postfix, swaks, GnuPG and python3-omemo (verbose: they report what they measured)"
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v -skip '$(E2E_LONG)' ./e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
+
+# test-long: the long end-to-end scenarios (see E2E_LONG); CI runs it after
+# `make test`.
+test-long: deps
+	$(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_LONG)' ./e2e/
 
 unit:
 	$(GO) test -short -count=1 ./...

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh [FUZZTIME]: run every fuzz target in the module for FUZZTIME each
 # (default 20000x: an execution count, see the Makefile for why not a
-# duration). `make test` runs it briefly; `make fuzz FUZZTIME=500000x` long.
+# duration). `make test` runs it briefly (10000x); `make fuzz FUZZTIME=500000x` long.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${1:-20000x}
