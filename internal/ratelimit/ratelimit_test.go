@@ -54,7 +54,8 @@ func TestKeyed(t *testing.T) {
 
 func TestKeyedHasTake(t *testing.T) {
 	k := New(Config{Rate: 0, Burst: 1, Now: newClock().now})
-	if !k.Has("a") || !k.Has("a") {
+	first, second := k.Has("a"), k.Has("a")
+	if !first || !second {
 		t.Fatal("Has took a token")
 	}
 	k.Take("a")
