@@ -15,6 +15,7 @@ import (
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
 	"passerelle/internal/addrhash"
+	"passerelle/internal/ratelimit"
 	"passerelle/policy"
 )
 
@@ -106,7 +107,7 @@ type Forward struct {
 	cfg          Config
 	log          *zap.Logger
 	lookupLimits LookupLimits
-	lookups      *buckets
+	lookups      *ratelimit.Keyed // per client network (clientNet)
 }
 
 // New returns a Forward.
@@ -134,7 +135,8 @@ func New(cfg Config) (*Forward, error) {
 		cfg.MaxStanzaBytes = 512 << 10
 	}
 	ll := cfg.Lookups.withDefaults()
-	return &Forward{cfg: cfg, log: cfg.Log.Named("forward"), lookupLimits: ll, lookups: newBuckets(ll)}, nil
+	lookups := ratelimit.New(ratelimit.Config{Rate: ll.PerMinute / 60, Burst: ll.Burst, MaxKeys: ll.MaxClients, Now: cfg.Now})
+	return &Forward{cfg: cfg, log: cfg.Log.Named("forward"), lookupLimits: ll, lookups: lookups}, nil
 }
 
 func (f *Forward) hash(a string) zap.Field { return zap.String("rcpt", f.cfg.HashAddr(a)) }

@@ -2,8 +2,6 @@ package forward
 
 import (
 	"net/netip"
-	"sync"
-	"time"
 
 	"passerelle/gateway/smtpd"
 )
@@ -58,7 +56,7 @@ func (f *Forward) chargeLookup(s *smtpd.Info, addr string) error {
 	if t != nil && t.lookups >= f.lookupLimits.PerTransaction {
 		return errTooManyLookups
 	}
-	if !f.lookups.allow(clientNet(s.Remote), f.cfg.Now()) {
+	if !f.lookups.Allow(clientNet(s.Remote).String()) {
 		return smtpd.RateLimited
 	}
 	if t != nil {
@@ -81,59 +79,4 @@ func clientNet(remote string) netip.Prefix {
 	}
 	p, _ := a.Prefix(bits)
 	return p
-}
-
-// buckets is a token bucket per client network.
-type buckets struct {
-	rate  float64 // tokens per second
-	burst float64
-	max   int
-
-	mu sync.Mutex
-	m  map[netip.Prefix]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newBuckets(l LookupLimits) *buckets {
-	return &buckets{rate: l.PerMinute / 60, burst: float64(l.Burst), max: l.MaxClients, m: map[netip.Prefix]*bucket{}}
-}
-
-func (b *buckets) allow(key netip.Prefix, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k, ok := b.m[key]
-	if !ok {
-		if len(b.m) >= b.max {
-			b.evict(now)
-		}
-		k = &bucket{tokens: b.burst, last: now}
-		b.m[key] = k
-	}
-	k.tokens = min(b.burst, k.tokens+now.Sub(k.last).Seconds()*b.rate)
-	k.last = now
-	if k.tokens < 1 {
-		return false
-	}
-	k.tokens--
-	return true
-}
-
-// evict drops the networks whose bucket has refilled (they would start
-// full anyway), else one arbitrary network.
-func (b *buckets) evict(now time.Time) {
-	for key, k := range b.m {
-		if k.tokens+now.Sub(k.last).Seconds()*b.rate >= b.burst {
-			delete(b.m, key)
-		}
-	}
-	for key := range b.m {
-		if len(b.m) < b.max {
-			return
-		}
-		delete(b.m, key)
-	}
 }

@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // perPeer bounds the transfers in flight to one peer domain: a slow peer
@@ -28,44 +27,4 @@ func (p *perPeer) acquire(ctx context.Context, dom string) (release func(), err 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// bucket is a token bucket per sending gateway: rate tokens a minute, up
-// to burst.
-type bucket struct {
-	rate, burst float64
-	now         func() time.Time
-
-	mu    sync.Mutex
-	state map[string]*tokens
-}
-
-type tokens struct {
-	n    float64
-	last time.Time
-}
-
-// allow takes one token for key, or reports false.
-func (b *bucket) allow(key string) bool {
-	if b.rate <= 0 {
-		return true
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t, ok := b.state[key]
-	if !ok {
-		if len(b.state) > 10000 {
-			clear(b.state)
-		}
-		t = &tokens{n: b.burst, last: now}
-		b.state[key] = t
-	}
-	t.n = min(b.burst, t.n+now.Sub(t.last).Minutes()*b.rate)
-	t.last = now
-	if t.n < 1 {
-		return false
-	}
-	t.n--
-	return true
 }

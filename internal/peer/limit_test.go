@@ -14,13 +14,14 @@ import (
 	"passerelle/bridge/xmpp"
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
+	"passerelle/internal/ratelimit"
 )
 
 // TestReceiverRateLimit: past its burst, a sending gateway is told to
 // wait (temporary, 4.7.1) and nothing is stored for that transfer.
 func TestReceiverRateLimit(t *testing.T) {
 	f := newFixture(t)
-	f.receiver.rate = &bucket{rate: 1, burst: 2, now: time.Now, state: map[string]*tokens{}}
+	f.receiver.rate = ratelimit.New(ratelimit.Config{Rate: 1.0 / 60, Burst: 2})
 	for i := range 3 {
 		qe := f.submit(t, "alice@a.example", "bob@b.example")
 		err := f.deliver(qe, 0)

@@ -22,6 +22,7 @@ import (
 	"passerelle/gateway/queue"
 	"passerelle/gateway/smtpd"
 	"passerelle/internal/forward"
+	"passerelle/internal/ratelimit"
 	"passerelle/policy"
 )
 
@@ -86,7 +87,7 @@ type ReceiverConfig struct {
 type Receiver struct {
 	cfg  ReceiverConfig
 	log  *zap.Logger
-	rate *bucket
+	rate *ratelimit.Keyed // per sending gateway; nil: no limit
 }
 
 // NewReceiver returns a Receiver.
@@ -113,8 +114,11 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
-	return &Receiver{cfg: cfg, log: cfg.Log.Named("peer"),
-		rate: &bucket{rate: float64(cfg.RatePerMinute), burst: float64(cfg.Burst), now: cfg.Now, state: map[string]*tokens{}}}, nil
+	r := &Receiver{cfg: cfg, log: cfg.Log.Named("peer")}
+	if cfg.RatePerMinute > 0 { // negative: no limit
+		r.rate = ratelimit.New(ratelimit.Config{Rate: float64(cfg.RatePerMinute) / 60, Burst: cfg.Burst, Now: cfg.Now})
+	}
+	return r, nil
 }
 
 // Register installs the transfer handler. It runs off the link's Serve
@@ -148,7 +152,7 @@ func (r *Receiver) handle(ctx context.Context, iq stanza.IQ, payload xml.TokenRe
 		return nil, refusal(stanza.Auth, stanza.Forbidden, "5.7.1", "transfers come from a gateway component, not a user")
 	}
 	log := r.log.With(zap.Stringer("peer", from), zap.String("transfer", tr.ID))
-	if !r.rate.allow(from.String()) {
+	if r.rate != nil && !r.rate.Allow(from.String()) {
 		log.Info("transfer refused for now: sending gateway over its rate")
 		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.7.1", "too many transfers, slow down")
 	}
