@@ -149,7 +149,7 @@ func (d *Discovery) ServedKey(ctx context.Context, j jid.JID, fresh bool) (*open
 
 // fetchKey asks j for its domain key (<key xmlns='urn:passerelle:peer:0'/>).
 func (d *Discovery) fetchKey(ctx context.Context, j jid.JID) (*openpgp.Entity, error) {
-	r, err := d.cfg.IQ.IQ(ctx, stanza.IQ{To: j, Type: stanza.GetIQ}, xmlTokens(peermsg.KeyRequest()))
+	r, err := d.cfg.IQ.IQ(ctx, stanza.IQ{To: j, Type: stanza.GetIQ}, xmpp.Tokens(peermsg.KeyRequest()...))
 	if err != nil {
 		var xe *xmpp.Error
 		if errors.As(err, &xe) && !xe.Temporary() {

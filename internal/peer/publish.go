@@ -44,7 +44,7 @@ func (p *Publisher) handleKey(_ context.Context, iq stanza.IQ, _ xml.TokenReader
 	if iq.To.Localpart() != "" { // the key belongs to the component's domain JID
 		return nil, stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound}
 	}
-	return xmlTokens(peermsg.KeyTokens(p.fpr, p.pub)), nil
+	return xmpp.Tokens(peermsg.KeyTokens(p.fpr, p.pub)...), nil
 }
 
 // Feature is the disco#info feature of the peer route.

@@ -170,7 +170,7 @@ func (r *Receiver) handle(ctx context.Context, iq stanza.IQ, payload xml.TokenRe
 		return nil, refusal(stanza.Wait, stanza.InternalServerError, "4.3.0", "duplicate store unavailable")
 	case prior != nil && !seeded:
 		log.Info("duplicate transfer: answered with the stored ack")
-		return xmlTokens(prior.Tokens()), nil
+		return xmpp.Tokens(prior.Tokens()...), nil
 	}
 	env, err := r.verify(ctx, from, tr, log)
 	if err != nil {
@@ -195,7 +195,7 @@ func (r *Receiver) handle(ctx context.Context, iq stanza.IQ, payload xml.TokenRe
 		log.Error("transfer stored but not recorded for duplicate suppression", zap.Error(err))
 	}
 	log.Info("transfer stored", zap.Int("rcpts", len(env.Rcpts)))
-	return xmlTokens(ack.Tokens()), nil
+	return xmpp.Tokens(ack.Tokens()...), nil
 }
 
 // completeSeeded answers a transfer the spool showed as stored: the

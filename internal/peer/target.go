@@ -161,7 +161,7 @@ func clearID(d *queue.Delivery) string {
 }
 
 func (t *Target) send(ctx context.Context, to jid.JID, tr peermsg.Transfer) (*peermsg.Ack, error) {
-	r, err := t.cfg.IQ.IQ(ctx, stanza.IQ{To: to, Type: stanza.SetIQ}, xmlTokens(tr.Tokens()))
+	r, err := t.cfg.IQ.IQ(ctx, stanza.IQ{To: to, Type: stanza.SetIQ}, xmpp.Tokens(tr.Tokens()...))
 	if err != nil {
 		return nil, t.classify(err)
 	}

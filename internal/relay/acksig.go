@@ -30,7 +30,7 @@ func (c *Client) SignAcks(h xmpp.IQHandler) xmpp.IQHandler {
 		if err != nil {
 			return nil, err
 		}
-		ack, err := peermsg.ParseAck(xmlTokens(append([]xml.Token(nil), toks...)), 1000)
+		ack, err := peermsg.ParseAck(xmpp.Tokens(append([]xml.Token(nil), toks...)...), 1000)
 		if err != nil {
 			return nil, fmt.Errorf("relay: own ack: %w", err)
 		}
@@ -38,7 +38,7 @@ func (c *Client) SignAcks(h xmpp.IQHandler) xmpp.IQHandler {
 		if err := openpgp.DetachSign(&sig, []*openpgp.Entity{c.cfg.Key}, bytes.NewReader(relaymsg.AckSignedText(c.hub.String(), ack)), nil); err != nil {
 			return nil, fmt.Errorf("relay: sign ack: %w", err)
 		}
-		return xmlTokens(relaymsg.WithSig(toks, sig.Bytes())), nil
+		return xmpp.Tokens(relaymsg.WithSig(toks, sig.Bytes())...), nil
 	}
 }
 
@@ -49,7 +49,7 @@ func verifyAck(hub string, key *openpgp.Entity, toks []xml.Token) error {
 	if err != nil {
 		return err
 	}
-	ack, err := peermsg.ParseAck(xmlTokens(append([]xml.Token(nil), toks...)), 1000)
+	ack, err := peermsg.ParseAck(xmpp.Tokens(append([]xml.Token(nil), toks...)...), 1000)
 	if err != nil {
 		return err
 	}

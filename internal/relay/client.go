@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"passerelle/bridge/relaymsg"
+	"passerelle/bridge/xmpp"
 	"passerelle/internal/peer"
 	"passerelle/policy"
 )
@@ -145,7 +146,7 @@ func (c *Client) hello(ctx context.Context) error {
 		return fmt.Errorf("relay: sign hello: %w", err)
 	}
 	req := relaymsg.Hello{Key: c.pub, Time: now, Sig: sig.Bytes()}
-	r, err := c.cfg.Link.IQ(ctx, stanza.IQ{To: c.hub, Type: stanza.SetIQ}, xmlTokens(req.Tokens(fingerprint(c.cfg.Key))))
+	r, err := c.cfg.Link.IQ(ctx, stanza.IQ{To: c.hub, Type: stanza.SetIQ}, xmpp.Tokens(req.Tokens(fingerprint(c.cfg.Key))...))
 	if err != nil {
 		return fmt.Errorf("relay: hello: %w", err)
 	}

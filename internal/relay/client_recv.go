@@ -57,5 +57,5 @@ func (k hubKeyIQ) IQ(_ context.Context, iq stanza.IQ, _ xml.TokenReader) (xml.To
 	if err != nil {
 		return nil, err
 	}
-	return xmlTokens(peermsg.KeyTokens(k.c.hfp, pub)), nil
+	return xmpp.Tokens(peermsg.KeyTokens(k.c.hfp, pub)...), nil
 }

@@ -3,8 +3,6 @@ package relay
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/xml"
-	"io"
 	"strings"
 
 	"mellium.im/xmpp/stanza"
@@ -41,17 +39,3 @@ func orcpt(a string) string {
 	}
 	return "rfc822;" + a
 }
-
-// tokenSlice reads a slice of tokens.
-type tokenSlice struct{ t []xml.Token }
-
-func (s *tokenSlice) Token() (xml.Token, error) {
-	if len(s.t) == 0 {
-		return nil, io.EOF
-	}
-	t := s.t[0]
-	s.t = s.t[1:]
-	return t, nil
-}
-
-func xmlTokens(t []xml.Token) xml.TokenReader { return &tokenSlice{t: t} }

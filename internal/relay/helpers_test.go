@@ -166,16 +166,16 @@ func (l *fakeLink) IQ(ctx context.Context, iq stanza.IQ, p xml.TokenReader) (xml
 	l.mu.Unlock()
 	from, _ := jid.Parse(l.from)
 	iq.From = from
-	r, err := h(ctx, iq, xmlTokens(toks))
+	r, err := h(ctx, iq, xmpp.Tokens(toks...))
 	var se stanza.Error
 	if errors.As(err, &se) {
 		return nil, xmpp.Classify(string(se.Condition), string(se.Type), se.Text[""])
 	}
 	if err != nil || r == nil {
-		return xmlTokens(nil), err
+		return xmpp.Tokens(), err
 	}
 	out, err := collect(r)
-	return xmlTokens(out), err
+	return xmpp.Tokens(out...), err
 }
 
 func collect(r xml.TokenReader) ([]xml.Token, error) {

@@ -91,7 +91,7 @@ func (h *Hub) handleHello(_ context.Context, iq stanza.IQ, p xml.TokenReader) (x
 		}
 	}
 	h.log.Info("relay client connected", zap.Stringer("client", iq.From))
-	return xmlTokens(relaymsg.Hello{Key: h.pub}.Tokens(h.fpr)), nil
+	return xmpp.Tokens(relaymsg.Hello{Key: h.pub}.Tokens(h.fpr)...), nil
 }
 
 // helloSkew bounds the age (and the lead) of a hello's signed time.
@@ -149,7 +149,7 @@ func (h *Hub) handleTransfer(ctx context.Context, rc HubReceiverConfig, iq stanz
 		return nil, refusal(stanza.Wait, stanza.InternalServerError, "4.3.0", "duplicate store unavailable")
 	} else if ok {
 		log.Info("duplicate transfer: answered with the stored ack")
-		return xmlTokens(ack.Tokens()), nil
+		return xmpp.Tokens(ack.Tokens()...), nil
 	}
 	env, err := peermsg.Open(tr.Data, peermsg.OpenConfig{Self: h.cfg.Self, Keys: h.cfg.Key, Sender: key,
 		Now: h.cfg.Now(), Limits: lim})
@@ -172,7 +172,7 @@ func (h *Hub) handleTransfer(ctx context.Context, rc HubReceiverConfig, iq stanz
 		log.Error("transfer stored but not recorded for duplicate suppression", zap.Error(err))
 	}
 	log.Info("outbound mail from relay client stored", zap.Int("rcpts", len(env.Rcpts)))
-	return xmlTokens(ack.Tokens()), nil
+	return xmpp.Tokens(ack.Tokens()...), nil
 }
 
 func (h *Hub) openRefusal(err error, log *zap.Logger) error {

@@ -132,5 +132,5 @@ func (s *sessionIQ) IQ(ctx context.Context, iq stanza.IQ, p xml.TokenReader) (xm
 		s.hub.gone(iq.To)
 		return nil, fmt.Errorf("relay: session %s: %v", iq.To, err)
 	}
-	return xmlTokens(toks), nil
+	return xmpp.Tokens(toks...), nil
 }

@@ -75,17 +75,17 @@ func TestHubHello(t *testing.T) {
 	s := newSite(t)
 	ctx := context.Background()
 	stranger := &fakeLink{from: "mallory@hub.example/x", handlers: s.toHub.handlers}
-	if _, err := stranger.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, s.clientKey))); !isCondition(err, "forbidden") {
+	if _, err := stranger.IQ(ctx, iqTo(hubJID), xmpp.Tokens(helloOf(t, s.clientKey)...)); !isCondition(err, "forbidden") {
 		t.Errorf("hello from an account that is no client: %v, want forbidden", err)
 	}
 	s.toHub.up = true
-	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, domainKey(t, "other")))); !isCondition(err, "not-authorized") {
+	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmpp.Tokens(helloOf(t, domainKey(t, "other"))...)); !isCondition(err, "not-authorized") {
 		t.Errorf("hello with another key: %v, want not-authorized", err)
 	}
 	// The account password without the key: a hello with the client's
 	// (public) key but no signature, or one signed for another session,
 	// does not make that session the push target.
-	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmlTokens(helloOf(t, s.clientKey))); !isCondition(err, "not-authorized") {
+	if _, err := s.toHub.IQ(ctx, iqTo(hubJID), xmpp.Tokens(helloOf(t, s.clientKey)...)); !isCondition(err, "not-authorized") {
 		t.Errorf("unsigned hello with the client's key: %v, want not-authorized", err)
 	}
 	other := &fakeLink{from: "home@hub.example/impostor", handlers: s.toHub.handlers}
