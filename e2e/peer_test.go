@@ -358,19 +358,7 @@ func testOutage(t *testing.T, p *peerPair, name string, n int, down, up func()) 
 	markers := append(first, second...)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		seen := map[string]int{}
-		for _, c := range p.mta.all() {
-			if m := markerIn(c.message, name); m != "" {
-				seen[m]++
-			}
-		}
-		lost, dups := 0, 0
-		for _, m := range markers {
-			if seen[m] == 0 {
-				lost++
-			}
-			dups += max(seen[m]-1, 0)
-		}
+		seen, lost, dups := p.mta.tally(name, markers)
 		if lost == 0 {
 			t.Logf("%s: %d accepted by A, %d delivered by B, lost 0, duplicates %d (%d transactions at the MTA)",
 				name, len(markers), len(seen), dups, p.mta.count()-before)

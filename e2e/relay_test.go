@@ -432,19 +432,7 @@ func testRelayOutage(t *testing.T, r *relaySites, name string, n int, dst *sink,
 	victim.start()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		seen := map[string]int{}
-		for _, c := range dst.all() {
-			if m := markerIn(c.message, name); m != "" {
-				seen[m]++
-			}
-		}
-		lost, dups := 0, 0
-		for _, m := range markers {
-			if seen[m] == 0 {
-				lost++
-			}
-			dups += max(seen[m]-1, 0)
-		}
+		seen, lost, dups := dst.tally(name, markers)
 		if lost == 0 {
 			t.Logf("%s: %d accepted, %d delivered, lost 0, duplicates %d", name, n, len(seen), dups)
 			return

@@ -159,3 +159,22 @@ func (c captured) armored(t *testing.T) []byte {
 }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+
+// tally counts, among the messages the sink holds, the arrivals of each
+// marker (markerIn with name): seen maps a marker to its arrivals, lost is
+// the number of markers that never arrived, dups the extra copies.
+func (s *sink) tally(name string, markers []string) (seen map[string]int, lost, dups int) {
+	seen = map[string]int{}
+	for _, c := range s.all() {
+		if m := markerIn(c.message, name); m != "" {
+			seen[m]++
+		}
+	}
+	for _, m := range markers {
+		if seen[m] == 0 {
+			lost++
+		}
+		dups += max(seen[m]-1, 0)
+	}
+	return seen, lost, dups
+}
