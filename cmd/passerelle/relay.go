@@ -97,16 +97,14 @@ func (g *gateway) buildRelay() error {
 
 func (g *gateway) buildRelayClient(key *openpgp.Entity) error {
 	r := g.cfg.Relay
-	signer, err := g.dkimSigner()
+	signer, err := g.liveDKIM()
 	if err != nil {
 		return err
 	}
 	cc := relay.ClientSideConfig{Self: r.JID, Hub: r.Hub, HubFingerprint: r.HubFingerprint,
 		HubKeyFile: filepath.Join(g.cfg.Keys.Dir, "relay-hub.pgp"), Key: key, Link: g.component, Bound: g.component.LocalAddr, Policy: g.policy,
 		Domains: g.cfg.LocalDomains, MaxStanza: r.MaxStanzaBytes, Log: g.log, HashAddr: g.hash}
-	if d, ok := signer.(relay.DKIM); ok && signer != nil {
-		cc.DKIM = d
-	}
+	cc.DKIM = signer // the reverse path's: SIGHUP swaps the keys of both
 	c, err := relay.NewClient(cc)
 	if err != nil {
 		return err

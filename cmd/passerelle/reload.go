@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"passerelle/bridge/peertrust"
+	"passerelle/internal/relay"
 	"passerelle/internal/reverse"
 	"passerelle/policy"
 )
@@ -181,6 +182,25 @@ func (d *liveDKIM) set(s reverse.DKIM) { d.cur.Store(&dkimBox{s}) }
 func (d *liveDKIM) Signs(domain string) bool {
 	b := d.cur.Load()
 	return b != nil && b.s != nil && b.s.Signs(domain)
+}
+
+// Header is the relay client's form of Sign (relay.DKIM): the signature
+// header alone.
+func (d *liveDKIM) Header(domain string, r io.Reader) (string, error) {
+	b := d.cur.Load()
+	h, ok := b.headerSigner()
+	if !ok {
+		return "", errors.New("dkim: no key for " + domain)
+	}
+	return h.Header(domain, r)
+}
+
+func (b *dkimBox) headerSigner() (relay.DKIM, bool) {
+	if b == nil || b.s == nil {
+		return nil, false
+	}
+	h, ok := b.s.(relay.DKIM)
+	return h, ok
 }
 
 func (d *liveDKIM) Sign(domain string, r io.Reader, w io.Writer) error {

@@ -31,13 +31,10 @@ func (g *gateway) buildReverse() error {
 	if err != nil {
 		return fmt.Errorf("reverse.threads_file: %w", err)
 	}
-	signer, err := g.dkimSigner()
-	if err != nil {
+	if _, err := g.liveDKIM(); err != nil {
 		threads.Close()
 		return err
 	}
-	g.dkim = &liveDKIM{}
-	g.dkim.set(signer)
 	rcptKeys, err := g.recipientResolver()
 	if err != nil {
 		threads.Close()
@@ -69,7 +66,21 @@ func (g *gateway) buildReverse() error {
 }
 
 // dkimSigner loads the [[dkim]] keys; nil when none is configured.
-func (g *gateway) dkimSigner() (reverse.DKIM, error) { return dkimSignerFor(g.cfg, g.log) }
+// liveDKIM returns the reloadable signer of the [[dkim]] keys, made on
+// first use: the reverse path and the relay client share it, so SIGHUP
+// swaps the keys of both.
+func (g *gateway) liveDKIM() (*liveDKIM, error) {
+	if g.dkim != nil {
+		return g.dkim, nil
+	}
+	signer, err := dkimSignerFor(g.cfg, g.log)
+	if err != nil {
+		return nil, err
+	}
+	g.dkim = &liveDKIM{}
+	g.dkim.set(signer)
+	return g.dkim, nil
+}
 
 func dkimSignerFor(cfg *Config, log *zap.Logger) (reverse.DKIM, error) {
 	if len(cfg.DKIM) == 0 {
