@@ -74,6 +74,10 @@ wkd = false
 verify = false
 [xmpp]
 ack_timeout = "5s"
+upload_service = "%s"
+upload_allow_loopback_http = true
+[egress]
+allow_networks = ["127.0.0.1"]
 [delivery.smarthost]
 addr = "%s"
 tls = "none"
@@ -94,7 +98,9 @@ retry = "300ms"
 
 // relayHubExtra is the hub's [relay] and MX delivery sections.
 func relayHubExtra(d *dnstest.Server, internet *sink, clientFpr string) string {
-	return fmt.Sprintf(`[delivery]
+	return fmt.Sprintf(`[egress]
+allow_networks = ["127.0.0.1"]
+[delivery]
 port = %s
 dns_server = "%s"
 allow_private = true
@@ -115,12 +121,13 @@ func newRelaySites(t *testing.T) *relaySites {
 	t.Helper()
 	r := &relaySites{dns: dnstest.Start(t), internet: startSink(t), site: startSink(t), subUser: "mta", subPass: "mta-pw"}
 	r.srv = prosodytest.Start(t, prosodytest.Options{Domain: "hub.example",
-		Users: map[string]string{"home": "home-pw", "mallory": "mallory-pw"}})
+		Users: map[string]string{"home": "home-pw", "mallory": "mallory-pw"}, HTTPFileShare: true})
 	r.dns.SetMX("far.example", 10, "mx.far.example")
 	r.dns.SetA("mx.far.example", "127.0.0.1")
 	r.hub = prepareGateway(t, gwConfig{ComponentAddr: r.srv.ComponentAddr, ComponentDomain: r.srv.Component,
 		ComponentSecret: r.srv.ComponentSecret, Domain: "hub.example",
-		Extra: relayHubExtra(r.dns, r.internet, placeholderFpr)})
+		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", r.srv.UploadComponent),
+		Extra:     relayHubExtra(r.dns, r.internet, placeholderFpr)})
 	r.client = prepareGateway(t, r.clientConfig(t, t.TempDir(), "home-pw", placeholderFpr))
 	// Each side pins the other's key, as the two operators would after
 	// reading each other's `passerelle keys init` output.
@@ -160,7 +167,7 @@ func (r *relaySites) clientConfig(t *testing.T, dir, password, hubFpr string) gw
 	certs, _ := filepath.Abs("../testdata/configs")
 	raw := fmt.Sprintf(relayClientTemplate, sub, strings.TrimSpace(string(hash)),
 		filepath.Join(certs, "example-cert.pem"), filepath.Join(certs, "example-key.pem"),
-		r.site.addr, password, r.srv.C2SAddr, r.srv.CAFile, hubFpr)
+		r.srv.UploadComponent, r.site.addr, password, r.srv.C2SAddr, r.srv.CAFile, hubFpr)
 	return gwConfig{Dir: dir, Raw: raw, ReadyAddr: sub, MXAddr: sub}
 }
 
@@ -259,6 +266,20 @@ func relayMail(from, to, name string, i int) (string, string) {
 		"Body of " + m + "\r\n"
 }
 
+// largeRelayMail is relayMail with a body of about n bytes (base64-like
+// lines, as an attachment would be).
+func largeRelayMail(from, to, name string, n int) (string, string) {
+	m, mail := relayMail(from, to, name, 0)
+	var b strings.Builder
+	b.WriteString(mail)
+	line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 2) + "\r\n"
+	for b.Len() < n {
+		b.WriteString(line)
+	}
+	b.WriteString("end of " + m + "\r\n")
+	return m, b.String()
+}
+
 // TestRelayMode is issue 9's "Done when": one set of sites for every case.
 func TestRelayMode(t *testing.T) {
 	r := newRelaySites(t)
@@ -308,6 +329,30 @@ func TestRelayMode(t *testing.T) {
 		}
 		if n := countMarker(r.internet, marker); n != 1 {
 			t.Errorf("the recipient's MX got the mail %d times", n)
+		}
+	})
+
+	t.Run("large mail both ways over the hub server's upload service, intact, ciphertext only at the hub", func(t *testing.T) {
+		in, inMail := largeRelayMail("bob@far.example", "alice@home.example", "large-in", 3<<20)
+		r.toHub(t, "bob@far.example", "alice@home.example", []string{inMail})
+		if got := stripTrace(r.site.wait(t, in, 120*time.Second).crlf()); got != inMail {
+			t.Errorf("the site's MTA got %d bytes apart from trace fields, not the %d sent", len(got), len(inMail))
+		}
+		out, outMail := largeRelayMail("alice@home.example", "carol@far.example", "large-out", 3<<20)
+		r.submit(t, "alice@home.example", "carol@far.example", []string{outMail})
+		got := stripTrace(r.internet.wait(t, out, 120*time.Second).crlf())
+		if !strings.HasSuffix(got, outMail) { // after the client's DKIM-Signature
+			t.Errorf("the recipient's MX got %d bytes, not the %d sent after a signature", len(got), len(outMail))
+		}
+		for _, dir := range []string{filepath.Join(r.hub.cfg.Dir, "spool"), r.srv.Dir} {
+			for _, m := range []string{in, out} {
+				if f := grepTree(t, dir, m); f != "" {
+					t.Errorf("plaintext of %s found at the hub in %s", m, f)
+				}
+			}
+		}
+		if !r.hub.logContains("large mail for a relay client: uploaded") || !r.client.logContains("large mail for the hub: uploaded") {
+			t.Error("neither side logged an upload: the mail did not take the upload path")
 		}
 	})
 

@@ -180,10 +180,7 @@ func (g *gateway) buildPeerReceiver(fwd *forward.Forward) (*peer.Receiver, error
 	if err != nil {
 		return nil, err
 	}
-	var dl peer.Downloader
-	if fetcher != nil {
-		dl = fetcher
-	}
+	dl := downloader(fetcher)
 	rc, err := peer.NewReceiver(peer.ReceiverConfig{Self: g.cfg.XMPP.ComponentDomain, Key: key,
 		Records: g.peer.records, Trust: g.peer.trust, Keys: g.peer.discovery, Policy: g.policy, Local: fwd,
 		Spool: g.queue, ComponentDomain: g.cfg.XMPP.ComponentDomain,

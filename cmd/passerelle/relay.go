@@ -77,8 +77,15 @@ func (g *gateway) buildRelay() error {
 	if dir == "" {
 		dir = filepath.Join(g.cfg.Keys.Dir, "relay-clients")
 	}
+	up, err := g.uploader()
+	if err != nil {
+		return err
+	}
 	hc := relay.HubConfig{Self: g.cfg.XMPP.ComponentDomain, Key: key, KeyDir: dir, OutRoute: reverse.RouteSMTP,
 		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash}
+	if up != nil { // no typed nil in the interface
+		hc.Uploader = up
+	}
 	if g.peer != nil {
 		hc.Next = g.peer.route
 	}
@@ -105,6 +112,11 @@ func (g *gateway) buildRelayClient(key *openpgp.Entity) error {
 		HubKeyFile: filepath.Join(g.cfg.Keys.Dir, "relay-hub.pgp"), Key: key, Link: g.component, Bound: g.component.LocalAddr, Policy: g.policy,
 		Domains: g.cfg.LocalDomains, MaxStanza: r.MaxStanzaBytes, Log: g.log, HashAddr: g.hash}
 	cc.DKIM = signer // the reverse path's: SIGHUP swaps the keys of both
+	if up, err := g.uploader(); err != nil {
+		return err
+	} else if up != nil {
+		cc.Uploader = up // the hub server's upload service, as our account
+	}
 	c, err := relay.NewClient(cc)
 	if err != nil {
 		return err
@@ -177,8 +189,14 @@ func (g *gateway) relayReceivers(fwd *forward.Forward, prc *peer.Receiver) (bool
 	if err != nil {
 		return true, err
 	}
+	dl, err := g.fetcher() // mail sent over upload, either way
+	if err != nil {
+		return true, err
+	}
 	if h := g.relay.hub; h != nil {
-		rc := relay.HubReceiverConfig{Spool: g.queue, Dedup: dd}
+		rc := relay.HubReceiverConfig{Spool: g.queue, Dedup: dd,
+			Limits: peermsg.Limits{MaxMailBytes: g.cfg.SMTP.MaxMessageBytes}}
+		rc.Download = downloader(dl)
 		if prc != nil {
 			rc.Fallback = prc.Handle
 		}
@@ -194,10 +212,19 @@ func (g *gateway) relayReceivers(fwd *forward.Forward, prc *peer.Receiver) (bool
 		return true, err
 	}
 	rcv, err := peer.NewReceiver(peer.ReceiverConfig{Self: g.cfg.Relay.JID, Key: key, Records: recs, Trust: trust,
-		Keys: disc, Policy: g.policy, Local: fwd, Dedup: dd, Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash})
+		Keys: disc, Policy: g.policy, Local: fwd, Dedup: dd, Download: downloader(dl), Hostname: g.cfg.Hostname, Log: g.log, HashAddr: g.hash})
 	if err != nil {
 		return true, err
 	}
 	g.mux.HandleIQAsync(stanza.SetIQ, peermsg.MailName(), c.SignAcks(rcv.Handle))
 	return true, nil
+}
+
+// downloader is dl as a peer.Downloader, nil when dl is (no typed nil in
+// the interface).
+func downloader(dl reverse.Fetcher) peer.Downloader {
+	if dl == nil {
+		return nil
+	}
+	return dl
 }

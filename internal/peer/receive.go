@@ -436,23 +436,7 @@ func (r *Receiver) spoolSealed(ctx context.Context, env *peermsg.Envelope, rcpts
 
 // message returns the RFC 5322 message: inline, or downloaded and checked.
 func (r *Receiver) message(ctx context.Context, env *peermsg.Envelope, log *zap.Logger) ([]byte, error) {
-	if env.Mail.External == nil {
-		return env.Mail.Raw, nil
-	}
-	x := env.Mail.External
-	if r.cfg.Download == nil {
-		return nil, refusal(stanza.Modify, stanza.NotAcceptable, "5.3.4", "large mail over upload is not accepted here")
-	}
-	blob, err := r.cfg.Download.Fetch(ctx, x.URL, x.Size+16)
-	if err != nil {
-		log.Warn("download of a large mail failed", zap.Error(err))
-		return nil, refusal(stanza.Wait, stanza.RemoteServerTimeout, "4.4.0", "could not download the mail")
-	}
-	raw, err := x.Open(blob)
-	if err != nil {
-		return nil, refusal(stanza.Modify, stanza.BadRequest, "5.6.0", "downloaded mail fails its integrity check")
-	}
-	return raw, nil
+	return OpenExternal(ctx, r.cfg.Download, env.Mail, log)
 }
 
 // received is the trace field of the XMPP hop (RFC 5321 §4.4).

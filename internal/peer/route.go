@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -283,23 +282,9 @@ func (r *Route) seal(p *Peer, e *peermsg.Envelope) ([]byte, error) {
 	return ct, nil
 }
 
-// upload moves a large mail out of the transfer (XEP-0363, AES-256-GCM
-// blob; key and hash travel inside the signed and encrypted envelope).
+// upload moves a large mail out of the transfer (UploadExternal).
 func (r *Route) upload(ctx context.Context, raw []byte) (*payload.External, error) {
-	if r.cfg.Uploader == nil {
-		return nil, errTooLargePeer
-	}
-	ext, blob, err := payload.SealExternal(raw)
-	if err != nil {
-		return nil, fmt.Errorf("peer: seal external mail: %w", err)
-	}
-	url, err := r.cfg.Uploader.Upload(ctx, bytes.NewReader(blob), int64(len(blob)))
-	if err != nil {
-		r.log.Warn("upload of a large mail failed", zap.Int("bytes", len(blob)), zap.Error(err))
-		return nil, errUploadFailed
-	}
-	ext.URL = url
-	return ext, nil
+	return UploadExternal(ctx, r.cfg.Uploader, raw, r.log)
 }
 
 func orcpt(a string) string {

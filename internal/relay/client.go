@@ -42,6 +42,10 @@ type ClientSideConfig struct {
 	// MaxStanza is the largest stanza the hub's server takes from a
 	// client (Prosody: 256 KiB on c2s).
 	MaxStanza int
+	// Uploader takes mail too large for MaxStanza (XEP-0363 on the hub's
+	// server, as this account; the hub downloads it); nil refuses such
+	// mail with 552.
+	Uploader peer.Uploader
 	// HelloEvery repeats the hello while the link is up, so a hub that
 	// forgot our session (it restarted with a stale one, or an impostor's
 	// unsigned ack made it drop it) learns it again; 0: 5 minutes.

@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"strings"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"go.uber.org/zap"
 
 	"passerelle/bridge/payload"
@@ -46,7 +47,7 @@ func (c *Client) Rcpt(_ context.Context, s *smtpd.Info, from, to string) (any, e
 // Seal DKIM-signs the mail for its From domain (when a [[dkim]] key is
 // configured for it), seals one transfer to the hub and returns its queue
 // recipients.
-func (c *Client) Seal(_ context.Context, env *smtpd.Envelope, raw, _ []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
+func (c *Client) Seal(ctx context.Context, env *smtpd.Envelope, raw, _ []byte, rcpts []smtpd.Recipient) ([]queue.Recipient, [][]byte, error) {
 	key := c.key()
 	if key == nil {
 		return nil, nil, errNoHubKey
@@ -71,17 +72,40 @@ func (c *Client) Seal(_ context.Context, env *smtpd.Envelope, raw, _ []byte, rcp
 			Params: map[string]string{peer.ParamDomain: c.hub.String(), peer.ParamJID: c.hub.String(),
 				peer.ParamID: id, peer.ParamFpr: c.hfp}})
 	}
-	ct, err := peermsg.Seal(peermsg.SealConfig{To: c.hub.String(), Envelope: e, Signer: c.cfg.Key, Peer: key, Time: c.cfg.Now()})
-	if errors.Is(err, peermsg.ErrInvalid) {
-		return nil, nil, errNotCarried
-	}
+	ct, err := c.seal(key, e)
 	if err != nil {
-		return nil, nil, fmt.Errorf("relay: seal for the hub: %w", err)
+		return nil, nil, err
 	}
-	if (peermsg.Transfer{ID: id, Data: ct}).StanzaSize()+512 > c.cfg.MaxStanza {
+	if fits(id, ct, c.cfg.MaxStanza) {
+		return out, [][]byte{ct}, nil
+	}
+	if c.cfg.Uploader == nil {
 		return nil, nil, errTooLargeRelay
 	}
+	ext, err := peer.UploadExternal(ctx, c.cfg.Uploader, signed, c.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.log.Info("large mail for the hub: uploaded", zap.String("transfer", id), zap.Int64("bytes", ext.Size))
+	e.Mail = &payload.Mail{External: ext}
+	if ct, err = c.seal(key, e); err == nil && !fits(id, ct, c.cfg.MaxStanza) {
+		return nil, nil, errTooLargeRelay // the envelope alone is over the limit
+	}
+	if err != nil {
+		return nil, nil, err
+	}
 	return out, [][]byte{ct}, nil
+}
+
+func (c *Client) seal(key *openpgp.Entity, e *peermsg.Envelope) ([]byte, error) {
+	ct, err := peermsg.Seal(peermsg.SealConfig{To: c.hub.String(), Envelope: e, Signer: c.cfg.Key, Peer: key, Time: c.cfg.Now()})
+	if errors.Is(err, peermsg.ErrInvalid) {
+		return nil, errNotCarried
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: seal for the hub: %w", err)
+	}
+	return ct, nil
 }
 
 // sign prepends the DKIM signature of the header From's domain.

@@ -60,10 +60,13 @@ type HubConfig struct {
 	// delivery, gateway/delivery: "smtp").
 	OutRoute  string
 	MaxStanza int // largest transfer the hub sends a client; default 512 KiB
-	Hostname  string
-	Log       *zap.Logger
-	HashAddr  func(string) string
-	Now       func() time.Time
+	// Uploader takes mail too large for MaxStanza (XEP-0363 on the hub's
+	// server; the client downloads it); nil refuses such mail with 552.
+	Uploader peer.Uploader
+	Hostname string
+	Log      *zap.Logger
+	HashAddr func(string) string
+	Now      func() time.Time
 }
 
 // Hub is the hub side of relay mode.

@@ -29,6 +29,9 @@ type HubReceiverConfig struct {
 	// receiver); nil refuses them.
 	Fallback xmpp.IQHandler
 	Limits   peermsg.Limits
+	// Download fetches mail a client sent over upload (XEP-0363 on the
+	// hub's own server); nil refuses it.
+	Download peer.Downloader
 }
 
 // Register installs the hello handler and the transfer handler. Transfers
@@ -159,11 +162,15 @@ func (h *Hub) handleTransfer(ctx context.Context, rc HubReceiverConfig, iq stanz
 	if err := h.checkEnvelope(c, tr, env, log); err != nil {
 		return nil, err
 	}
+	raw, err := peer.OpenExternal(ctx, rc.Download, env.Mail, log)
+	if err != nil {
+		return nil, err
+	}
 	if !c.take(h.cfg.Now(), len(env.Rcpts)) {
 		log.Warn("transfer refused for now: relay client over its hourly recipient limit", zap.Int("limit", c.MaxRecipientsPerHour))
 		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.7.0", "relay client over its hourly recipient limit")
 	}
-	ack, err := h.spool(ctx, rc.Spool, iq.From, env)
+	ack, err := h.spool(ctx, rc.Spool, iq.From, env, raw)
 	if err != nil {
 		log.Error("spool", zap.Error(err))
 		return nil, refusal(stanza.Wait, stanza.ResourceConstraint, "4.3.0", "spool unavailable")
@@ -195,15 +202,15 @@ func (h *Hub) checkEnvelope(c *client, tr *peermsg.Transfer, env *peermsg.Envelo
 	case !c.holds(env.SenderDomain):
 		log.Warn("transfer refused: sender domain not held by the relay client", zap.String("domain", env.SenderDomain))
 		return refusal(stanza.Auth, stanza.Forbidden, "5.7.1", "sender domain "+env.SenderDomain+" is not held by this relay client")
-	case len(env.Sealed) > 0 || env.Mail == nil || env.Mail.External != nil:
-		return refusal(stanza.Modify, stanza.NotAcceptable, "5.6.0", "the relay link carries inline mail only")
+	case len(env.Sealed) > 0 || env.Mail == nil:
+		return refusal(stanza.Modify, stanza.NotAcceptable, "5.6.0", "the relay link carries the mail for the hub only")
 	}
 	return nil
 }
 
-// spool stores the mail for MX delivery (one body, the RFC 5322 message
-// with our trace field) and returns the ack to send.
-func (h *Hub) spool(ctx context.Context, sp Spooler, from jid.JID, env *peermsg.Envelope) (*peermsg.Ack, error) {
+// spool stores the mail raw for MX delivery (one body, the RFC 5322
+// message with our trace field) and returns the ack to send.
+func (h *Hub) spool(ctx context.Context, sp Spooler, from jid.JID, env *peermsg.Envelope, raw []byte) (*peermsg.Ack, error) {
 	qenv := &queue.Envelope{From: env.MailFrom, EnvID: env.EnvID, Bodies: []queue.Body{{Kind: queue.BodyMessage}}}
 	ack := &peermsg.Ack{ID: env.ID}
 	for _, r := range env.Rcpts {
@@ -217,7 +224,7 @@ func (h *Hub) spool(ctx context.Context, sp Spooler, from jid.JID, env *peermsg.
 	}
 	trace := fmt.Sprintf("Received: from %s\r\n\tby %s with XMPP (urn:passerelle:relay:0) id %s;\r\n\t%s\r\n",
 		from.Bare(), host, env.ID, h.cfg.Now().Format(time.RFC1123Z))
-	body := append([]byte(trace), env.Mail.Raw...)
+	body := append([]byte(trace), raw...)
 	if err := sp.Put(ctx, qenv, bytes.NewReader(body)); err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func (h *Hub) Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, 
 	}
 	for _, c := range order {
 		id := queue.NewID()
-		ct, err := h.sealFor(c, keys[c], id, env, raw, groups[c])
+		ct, err := h.sealFor(ctx, c, keys[c], id, env, raw, groups[c])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -102,7 +102,10 @@ func (h *Hub) Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte, 
 	return out, bodies, nil
 }
 
-func (h *Hub) sealFor(c *client, key *openpgp.Entity, id string, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]byte, error) {
+// sealFor seals one transfer to the client: the mail inline, or, when
+// that is over the stanza limit, uploaded (encrypted under a fresh key
+// that only the sealed envelope carries) for the client to download.
+func (h *Hub) sealFor(ctx context.Context, c *client, key *openpgp.Entity, id string, env *smtpd.Envelope, raw []byte, rcpts []smtpd.Recipient) ([]byte, error) {
 	e := &peermsg.Envelope{ID: id, MailFrom: env.From, EnvID: env.Params.EnvID, SenderDomain: h.cfg.Hostname,
 		Mail: &payload.Mail{Raw: raw}}
 	if env.From != "" {
@@ -111,7 +114,28 @@ func (h *Hub) sealFor(c *client, key *openpgp.Entity, id string, env *smtpd.Enve
 	for _, rc := range rcpts {
 		e.Rcpts = append(e.Rcpts, peermsg.Rcpt{Addr: rc.Addr, ORCPT: orcpt(rc.ORcpt), Notify: rc.Notify})
 	}
-	return h.seal(c, key, e)
+	ct, err := h.seal(c, key, e)
+	if err != nil || fits(id, ct, h.cfg.MaxStanza) {
+		return ct, err
+	}
+	if h.cfg.Uploader == nil {
+		return nil, errTooLargeRelay
+	}
+	ext, err := peer.UploadExternal(ctx, h.cfg.Uploader, raw, h.log)
+	if err != nil {
+		return nil, err
+	}
+	h.log.Info("large mail for a relay client: uploaded", zap.String("client", c.JID), zap.String("transfer", id), zap.Int64("bytes", ext.Size))
+	e.Mail = &payload.Mail{External: ext}
+	if ct, err = h.seal(c, key, e); err == nil && !fits(id, ct, h.cfg.MaxStanza) {
+		return nil, errTooLargeRelay // the envelope alone is over the limit
+	}
+	return ct, err
+}
+
+// fits reports whether a transfer goes in one stanza of at most max bytes.
+func fits(id string, ct []byte, max int) bool {
+	return (peermsg.Transfer{ID: id, Data: ct}).StanzaSize()+512 <= max
 }
 
 func (h *Hub) seal(c *client, key *openpgp.Entity, e *peermsg.Envelope) ([]byte, error) {
@@ -122,9 +146,6 @@ func (h *Hub) seal(c *client, key *openpgp.Entity, e *peermsg.Envelope) ([]byte,
 	}
 	if err != nil {
 		return nil, fmt.Errorf("relay: seal for %s: %w", c.JID, err)
-	}
-	if (peermsg.Transfer{ID: e.ID, Data: ct}).StanzaSize()+512 > h.cfg.MaxStanza {
-		return nil, errTooLargeRelay
 	}
 	return ct, nil
 }
