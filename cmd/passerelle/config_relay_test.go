@@ -47,7 +47,7 @@ func TestRelayConfigErrors(t *testing.T) {
 		{"client without hub fingerprint", client, `hub_fingerprint = "89ABCDEF0123456789ABCDEF0123456789ABCDEF"`, ``, "relay.hub_fingerprint"},
 		{"client hub is an account", client, `hub = "mail.hub.example"`, `hub = "hub@hub.example"`, "relay.hub"},
 		{"client without password", client, `password = { env = "PASSERELLE_RELAY_PASSWORD" }`, ``, "relay.password"},
-		{"client with a component", client, `[relay]`, "[xmpp]\ncomponent_addr = \"127.0.0.1:5347\"\n[relay]", "a relay client has no component"},
+		{"client with a component", client, `upload_service = "upload.hub.example"`, "component_addr = \"127.0.0.1:5347\"\nupload_service = \"upload.hub.example\"", "a relay client has no component"},
 		{"hub keys on a client", client, `retry = "30s"`, `key_dir = "k"`, "are hub keys; this is a client"},
 		{"unknown relay key", client, `retry = "30s"`, `retyr = "30s"`, "relay.retyr: unknown key"},
 	} {
