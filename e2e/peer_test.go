@@ -57,8 +57,8 @@ func newPeerPair(t *testing.T) *peerPair {
 	t.Helper()
 	d := dnstest.Start(t)
 	srvs := prosodytest.StartFederation(t, d,
-		prosodytest.Options{Domain: "a.example", Users: map[string]string{"alice": "alice-pw"}},
-		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw", "dave": "dave-pw"}})
+		prosodytest.Options{Domain: "a.example", Users: map[string]string{"alice": "alice-pw"}, HTTPFileShare: true},
+		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw", "dave": "dave-pw"}, HTTPFileShare: true})
 	p := &peerPair{dns: d, mta: startSink(t)}
 	// A also lists c.example as its own, which it does not hold: c.example's
 	// record names another gateway. B must refuse what A sends for it.
@@ -84,7 +84,11 @@ func (p *peerPair) startSite(t *testing.T, srv *prosodytest.Server, policy strin
 	t.Helper()
 	s := &peerSite{domain: srv.Domain, srv: srv}
 	s.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, OtherDomains: others, Extra: peerConfig(p.dns, "") + policy})
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, OtherDomains: others,
+		// Large mail: the sender uploads to its own server's http_file_share
+		// (on 127.0.0.2 or .3), the receiver downloads from there.
+		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent),
+		Extra:     "[egress]\nallow_networks = [\"127.0.0.0/8\"]\n" + peerConfig(p.dns, "") + policy})
 	s.key = domainKeyOf(t, s.gw)
 	return s
 }
@@ -244,6 +248,32 @@ func TestPeerRoute(t *testing.T) {
 		}
 		p.mta.wait(t, flush, 60*time.Second)
 		p.mta.reread(t, marker)
+	})
+
+	t.Run("large mail to the peer's local MTA, over A's upload service, intact", func(t *testing.T) {
+		marker := fmt.Sprintf("peer-large-%x", time.Now().UnixNano())
+		mail := peerMail("alice@a.example", "carol@b.example", marker)
+		var b strings.Builder
+		b.WriteString(mail)
+		for b.Len() < 3<<20 { // over the 512 KiB s2s stanza: the transfer carries <external/>
+			b.WriteString(strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 2) + "\r\n")
+		}
+		b.WriteString("end of " + marker + "\r\n")
+		if err := p.sendA("alice@a.example", "carol@b.example", b.String()); err != nil {
+			t.Fatalf("A's MX: %v", err)
+		}
+		c := p.mta.wait(t, marker, 120*time.Second)
+		if got := stripTrace(c.crlf()); got != b.String() {
+			t.Fatalf("B's MTA got %d bytes apart from trace fields, want the %d sent", len(got), b.Len())
+		}
+		if !p.a.gw.logContains("large mail to the peer: uploaded") {
+			t.Error("A logged no upload: the mail did not take the upload path")
+		}
+		for _, dir := range []string{filepath.Join(p.a.gw.cfg.Dir, "spool"), p.a.srv.Dir, p.b.srv.Dir} {
+			if f := grepTree(t, dir, marker); f != "" {
+				t.Errorf("plaintext of the large mail in %s", f)
+			}
+		}
 	})
 
 	t.Run("refusals", func(t *testing.T) {

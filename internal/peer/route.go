@@ -284,7 +284,11 @@ func (r *Route) seal(p *Peer, e *peermsg.Envelope) ([]byte, error) {
 
 // upload moves a large mail out of the transfer (UploadExternal).
 func (r *Route) upload(ctx context.Context, raw []byte) (*payload.External, error) {
-	return UploadExternal(ctx, r.cfg.Uploader, raw, r.log)
+	ext, err := UploadExternal(ctx, r.cfg.Uploader, raw, r.log)
+	if err == nil {
+		r.log.Info("large mail to the peer: uploaded", zap.Int64("bytes", ext.Size))
+	}
+	return ext, err
 }
 
 func orcpt(a string) string {
