@@ -7,7 +7,7 @@ FUZZTIME ?= 10000x
 BIN      := bin/passerelle
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps test test-long unit fuzz check bench stress demo clean
+.PHONY: all build deps test test-long test-ejabberd unit fuzz check bench stress demo clean
 
 all: build
 
@@ -29,7 +29,7 @@ E2E_LONG := ^(TestPeerRoute|TestRelayMode|TestCrashLosesNothing|TestOMEMOCrashLo
 # then every fuzz target briefly. `make test-long` runs the long scenarios.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -shuffle=on -count=1 -timeout 9m $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m $$($(GO) list ./... | grep -v -e /e2e -e /internal/ejabberdtest)
 	@echo "end-to-end tests against real Prosody, Postfix, swaks, GnuPG and python3-omemo (verbose: they report what they measured)"
 	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v -skip '$(E2E_LONG)' ./e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
@@ -38,6 +38,14 @@ test: deps
 # `make test`.
 test-long: deps
 	$(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_LONG)' ./e2e/
+
+# test-ejabberd: internal/ejabberdtest's own tests, which start private
+# ejabberd 23.01 instances from deploy/ejabberd/ejabberd.yml.
+# scripts/deps-ejabberd.sh installs ejabberd without letting its system
+# service start. CI runs it after `make test-long`.
+test-ejabberd: deps
+	bash scripts/deps-ejabberd.sh
+	$(GO) test -race -count=1 -timeout 9m -v ./internal/ejabberdtest/
 
 unit:
 	$(GO) test -short -count=1 ./...

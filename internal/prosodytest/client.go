@@ -2,15 +2,11 @@ package prosodytest
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/xml"
-	"net"
 	"testing"
 
-	"mellium.im/sasl"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
+
+	"passerelle/internal/xmpptest"
 )
 
 // Client logs user in over c2s and returns the session, closed on t.Cleanup.
@@ -32,31 +28,5 @@ func (s *Server) Client(ctx context.Context, t testing.TB, user, password string
 // DialClient is Client without the testing.TB: it returns the error and the
 // caller closes the session.
 func (s *Server) DialClient(ctx context.Context, user, password string) (*xmpp.Session, error) {
-	addr, err := jid.New(user, s.Domain, "")
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.C2SAddr)
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{ServerName: s.Domain, RootCAs: s.CertPool, MinVersion: tls.VersionTLS12}
-	sess, err := xmpp.NewClientSession(ctx, addr, conn,
-		xmpp.StartTLS(cfg),
-		xmpp.SASL("", password, sasl.ScramSha1),
-		xmpp.BindResource(),
-	)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	// RFC 6121 §4.2: without initial presence the session is not available
-	// and messages to the bare JID go to offline storage instead.
-	presence := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "presence"}})
-	if err := sess.Send(ctx, presence); err != nil {
-		sess.Close()
-		return nil, err
-	}
-	return sess, nil
+	return xmpptest.DialClient(ctx, s.C2SAddr, s.Domain, user, password, s.CertPool)
 }

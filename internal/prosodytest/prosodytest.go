@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"passerelle/internal/xmpptest"
 )
 
 // Options configures a test server. The zero value gives example.org with
@@ -138,7 +140,7 @@ func newServer(t testing.TB, opts Options) (*Server, error) {
 	if s.UploadComponent != "" {
 		names = append(names, s.UploadComponent)
 	}
-	pool, err := writeCert(s.CertFile, s.KeyFile, names, net.ParseIP(s.Interface))
+	pool, err := xmpptest.WriteCert(s.CertFile, s.KeyFile, names, net.ParseIP(s.Interface))
 	if err != nil {
 		return nil, err
 	}

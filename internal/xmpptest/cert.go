@@ -1,4 +1,4 @@
-package prosodytest
+package xmpptest
 
 import (
 	"crypto/ecdsa"
@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// writeCert generates a self-signed P-256 certificate valid for names and
+// WriteCert generates a self-signed P-256 certificate valid for names and
 // 127.0.0.1 and ip, writes it and its key as PEM files and returns a pool holding it.
-func writeCert(certFile, keyFile string, names []string, ip net.IP) (*x509.CertPool, error) {
+func WriteCert(certFile, keyFile string, names []string, ip net.IP) (*x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
@@ -27,7 +27,7 @@ func writeCert(certFile, keyFile string, names []string, ip net.IP) (*x509.CertP
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: names[0], Organization: []string{"prosodytest"}},
+		Subject:               pkix.Name{CommonName: names[0], Organization: []string{"passerelle test"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
