@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/smtp"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,9 +36,10 @@ type peerSite struct {
 // peerPair is site A (a.example: alice) and site B (b.example: bob, and
 // carol who is still on email behind B's MTA, an smtp-sink).
 type peerPair struct {
-	dns  *dnstest.Server
-	a, b *peerSite
-	mta  *sink // B's local MTA
+	dns      *dnstest.Server
+	a, b     *peerSite
+	mta      *sink // B's local MTA
+	internet *sink // the MX of m.example and s.example, peer domains whose gateway is down
 }
 
 // peerConfig is the [peers] section and the policy both sites share; A
@@ -44,6 +47,7 @@ type peerPair struct {
 // Passerelle's MX listener), B sends carol's mail to its MTA.
 func peerConfig(d *dnstest.Server, extra string) string {
 	return fmt.Sprintf(`[peers]
+smtp_fallback = true
 resolver = "%s"
 lookup_timeout = "2s"
 negative_ttl = "1s"
@@ -59,13 +63,28 @@ func newPeerPair(t *testing.T) *peerPair {
 	srvs := prosodytest.StartFederation(t, d,
 		prosodytest.Options{Domain: "a.example", Users: map[string]string{"alice": "alice-pw"}, HTTPFileShare: true},
 		prosodytest.Options{Domain: "b.example", Users: map[string]string{"bob": "bob-pw", "dave": "dave-pw"}, HTTPFileShare: true})
-	p := &peerPair{dns: d, mta: startSink(t)}
+	p := &peerPair{dns: d, mta: startSink(t), internet: startSink(t)}
+	// m.example (policy=mixed) and s.example (strict) publish a gateway
+	// that never comes up; their MX is the internet sink.
+	for _, dom := range []string{"m.example", "s.example"} {
+		d.SetMX(dom, 10, "mx."+dom)
+		d.SetA("mx."+dom, "127.0.0.1")
+	}
 	// A also lists c.example as its own, which it does not hold: c.example's
 	// record names another gateway. B must refuse what A sends for it.
-	p.a = p.startSite(t, srvs[0], `
+	p.a = p.startSite(t, srvs[0], fmt.Sprintf(`
 [policy.domains."b.example"]
 route = "peer"
-`, "c.example")
+[policy.domains."m.example"]
+route = "peer"
+[policy.domains."s.example"]
+route = "peer"
+[delivery]
+port = %s
+dns_server = "%s"
+allow_private = true
+mta_sts = false
+`, p.internet.addr[strings.LastIndexByte(p.internet.addr, ':')+1:], d.Addr), "c.example")
 	p.b = p.startSite(t, srvs[1], fmt.Sprintf(`
 [policy.addresses."carol@b.example"]
 route = "smtp"
@@ -75,6 +94,10 @@ tls = "none"
 `, p.mta.addr))
 	p.publish(t, p.a, p.a.key)
 	p.publish(t, p.b, p.b.key)
+	for dom, pol := range map[string]peerrec.Policy{"m.example": peerrec.Mixed, "s.example": peerrec.Strict} {
+		d.SetTXT("_passerelle."+dom, peerrec.Record{JID: "mail." + dom, Fingerprint: p.b.key.PrimaryKey.Fingerprint,
+			Policy: pol, TTL: time.Hour}.String())
+	}
 	d.SetTXT("_passerelle.c.example", peerrec.Record{JID: "mail.c.example", Fingerprint: p.a.key.PrimaryKey.Fingerprint,
 		Policy: peerrec.Strict, TTL: time.Hour}.String())
 	return p
@@ -273,6 +296,25 @@ func TestPeerRoute(t *testing.T) {
 			if f := grepTree(t, dir, marker); f != "" {
 				t.Errorf("plaintext of the large mail in %s", f)
 			}
+		}
+	})
+
+	t.Run("peer gateway down: policy=mixed falls back to SMTP at RCPT, strict waits", func(t *testing.T) {
+		marker := fmt.Sprintf("peer-mixed-%x", time.Now().UnixNano())
+		mail := peerMail("alice@a.example", "mia@m.example", marker)
+		if err := p.sendA("alice@a.example", "mia@m.example", mail); err != nil {
+			t.Fatalf("A's MX, mixed domain with its gateway down: %v, want 250 (SMTP fallback)", err)
+		}
+		if got := stripTrace(p.internet.wait(t, marker, 60*time.Second).crlf()); got != mail {
+			t.Errorf("m.example's MX got, apart from trace fields:\n%q\nwant\n%q", got, mail)
+		}
+		if !p.a.gw.logContains("the domain publishes policy=mixed: this recipient goes over SMTP") {
+			t.Error("A did not log the fallback")
+		}
+		err := p.sendA("alice@a.example", "sam@s.example", peerMail("alice@a.example", "sam@s.example", marker+"-strict"))
+		var se *textproto.Error
+		if !errors.As(err, &se) || se.Code != 451 {
+			t.Errorf("A's MX, strict domain with its gateway down: %v, want 451 (never SMTP)", err)
 		}
 	})
 

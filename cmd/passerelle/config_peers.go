@@ -45,6 +45,10 @@ type PeersConfig struct {
 	// DedupDir keeps the acks of transfers received, for duplicate
 	// suppression; default spool.dir/peer-dedup.
 	DedupDir string `toml:"dedup_dir"`
+	// SMTPFallback sends mail for a peer domain that publishes
+	// policy=mixed over SMTP (the [delivery] route) when its gateway cannot
+	// be used at RCPT, instead of 451 until it can. Read at start.
+	SMTPFallback bool `toml:"smtp_fallback"`
 }
 
 // PeerDomainConfig is one [[peers.domain]].

@@ -68,7 +68,7 @@ func (g *gateway) buildPeer() error {
 	}
 	if p.route, err = peer.NewRoute(peer.RouteConfig{Peers: p.discovery, Policy: g.policy,
 		Self: g.cfg.XMPP.ComponentDomain, Key: key, Domains: g.cfg.LocalDomains, Uploader: up, RcptKeys: g.resolver,
-		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Log: g.log, HashAddr: g.hash}); err != nil {
+		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Fallback: g.peerFallback(), Log: g.log, HashAddr: g.hash}); err != nil {
 		return err
 	}
 	if p.target, err = peer.NewTarget(peer.TargetConfig{Peers: p.discovery, IQ: g.component, Sealer: p.route,
@@ -81,6 +81,15 @@ func (g *gateway) buildPeer() error {
 	p.publisher.Register(g.mux)
 	g.peer = p
 	return nil
+}
+
+// peerFallback is the queue route of peers.smtp_fallback: MX delivery
+// (or the smarthost), as any mail to a domain on email.
+func (g *gateway) peerFallback() string {
+	if !g.cfg.Peers.SMTPFallback {
+		return ""
+	}
+	return reverse.RouteSMTP
 }
 
 // trustOf adapts the pin store's checker (bridge/peertrust) to the route.

@@ -148,6 +148,7 @@ func restartKeys(old, cur *Config) []string {
 		{"inbound", old.Inbound, cur.Inbound},
 		{"relay", old.Relay, cur.Relay},
 		{"metrics", old.Metrics, cur.Metrics},
+		{"peers.smtp_fallback", old.Peers.SMTPFallback, cur.Peers.SMTPFallback},
 		{"log.format, log.clear_addresses", [2]any{old.Log.Format, old.Log.ClearAddresses}, [2]any{cur.Log.Format, cur.Log.ClearAddresses}},
 		{"tls file names", old.TLS, cur.TLS},
 	} {

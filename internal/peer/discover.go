@@ -73,7 +73,8 @@ func NewDiscovery(cfg DiscoveryConfig) (*Discovery, error) {
 }
 
 // Resolve returns the verified peer gateway of domain. Errors wrap
-// ErrNoPeer, ErrTemporary, ErrHeld or ErrRefused.
+// ErrNoPeer, ErrTemporary, ErrHeld or ErrRefused; once the record is found
+// and says policy=mixed, also ErrSMTPAllowed.
 func (d *Discovery) Resolve(ctx context.Context, domain string) (*Peer, error) {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	rec, found, err := d.cfg.Records.Lookup(ctx, domain)
@@ -83,6 +84,14 @@ func (d *Discovery) Resolve(ctx context.Context, domain string) (*Peer, error) {
 	case !found:
 		return nil, fmt.Errorf("%w: %s", ErrNoPeer, domain)
 	}
+	p, err := d.resolve(ctx, domain, rec)
+	if err != nil && !rec.Strict {
+		err = fmt.Errorf("%w (%w)", err, ErrSMTPAllowed)
+	}
+	return p, err
+}
+
+func (d *Discovery) resolve(ctx context.Context, domain string, rec Record) (*Peer, error) {
 	j, err := jid.Parse(rec.JID)
 	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 		return nil, fmt.Errorf("%w: the record of %s names %q, not a component JID", ErrRefused, domain, rec.JID)

@@ -61,6 +61,10 @@ var (
 	ErrNoPeer    = errors.New("peer: domain publishes no gateway record")
 	ErrHeld      = errors.New("peer: held")
 	ErrRefused   = errors.New("peer: refused")
+	// ErrSMTPAllowed is wrapped, beside one of the errors above, when the
+	// domain's record was found and says policy=mixed: its gateway cannot
+	// be used now, but the domain allows mail over SMTP.
+	ErrSMTPAllowed = errors.New("peer: the domain allows SMTP (policy=mixed)")
 )
 
 // Fingerprint is the upper-case hex fingerprint of e's primary key.

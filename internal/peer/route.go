@@ -64,9 +64,16 @@ type RouteConfig struct {
 	// MaxStanza is the largest stanza the servers carry (Prosody: 512 KiB
 	// on s2s links).
 	MaxStanza int
-	Log       *zap.Logger
-	HashAddr  func(string) string
-	Now       func() time.Time
+	// Fallback is the queue route (MX delivery, "smtp") that takes mail
+	// for a domain whose record says policy=mixed while its gateway cannot
+	// be used at RCPT (unreachable, key change held, failed verification);
+	// "": such mail waits (451) or is refused like a strict domain's. It
+	// is decided at RCPT only: once spooled, a transfer is sealed to the
+	// peer's key and waits for the peer.
+	Fallback string
+	Log      *zap.Logger
+	HashAddr func(string) string
+	Now      func() time.Time
 }
 
 // Route decides at RCPT for recipients outside the local domains and
@@ -101,6 +108,10 @@ type decision struct {
 	peer *Peer
 	key  *openpgp.Entity // the recipient's own key, if found: end to end
 }
+
+// smtpFallback is the decision for a recipient of a policy=mixed domain
+// whose gateway cannot be used: the mail goes over SMTP (RouteConfig.Fallback).
+type smtpFallback struct{}
 
 // Replies at RCPT.
 var (
@@ -144,6 +155,10 @@ func (r *Route) Rcpt(ctx context.Context, s *smtpd.Info, from, to string) (any, 
 		return nil, errNoRecord
 	case errors.Is(err, ErrNoPeer):
 		return nil, errNoRoute
+	case errors.Is(err, ErrSMTPAllowed) && r.cfg.Fallback != "":
+		r.log.Warn("peer gateway unusable; the domain publishes policy=mixed: this recipient goes over SMTP",
+			zap.String("rcpt", r.cfg.HashAddr(to)), zap.Error(err))
+		return smtpFallback{}, nil
 	case errors.Is(err, ErrHeld):
 		r.log.Warn("peer held", zap.Error(err))
 		return nil, errPeerHeld
@@ -183,7 +198,16 @@ func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte
 		groups = map[string][]smtpd.Recipient{}
 		peers  = map[string]*Peer{}
 	)
+	fallback := -1 // index of the mail in clear, for the SMTP fallback
 	for _, rc := range rcpts {
+		if _, ok := rc.Route.(smtpFallback); ok {
+			if fallback < 0 {
+				fallback, bodies = len(bodies), append(bodies, raw)
+			}
+			out = append(out, queue.Recipient{Addr: rc.Addr, Route: r.cfg.Fallback, Body: fallback, Notify: rc.Notify,
+				ORCPT: orcpt(rc.ORcpt)})
+			continue
+		}
 		d, ok := rc.Route.(*decision)
 		if !ok {
 			return nil, nil, errors.New("peer: recipient without a peer decision")
@@ -255,8 +279,8 @@ func (r *Route) fits(id string, ct []byte) bool {
 func (r *Route) endToEnd(rcpts []smtpd.Recipient, inner []byte) ([]peermsg.Sealed, error) {
 	var out []peermsg.Sealed
 	for _, rc := range rcpts {
-		d := rc.Route.(*decision)
-		if d.key == nil || len(inner) == 0 {
+		d, ok := rc.Route.(*decision)
+		if !ok || d.key == nil || len(inner) == 0 {
 			continue
 		}
 		ct, err := ox.Seal(ox.SealConfig{To: rc.Addr, Payload: inner, PayloadEncoded: true, Signer: r.cfg.Key,
