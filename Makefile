@@ -63,12 +63,15 @@ check:
 # throwaway Postfix 3.7 relay on the same smtp-source load in the same run
 # (e2e/vspostfix_bench_test.go; PASSERELLE_BENCH_N, _ROUNDS, _SIZE,
 # _LATENCY_N, _CPUPROFILE tune it), then the forward-path load benchmark
-# (e2e/bench_test.go: alice's client decrypting every message). Both print
+# (e2e/bench_test.go: alice's client decrypting every message), then the
+# memory rows (e2e/memory_bench_test.go: the gateway's peak RSS growth for
+# one 25 MB mail each way, RSS of idle SMTP connections). They print
 # markdown tables. They need PASSERELLE_BENCH=1, so `make test` never runs
 # them.
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v '/e2e$$')
 	PASSERELLE_BENCH=1 $(GO) test -run='^$$' -bench='VsPostfix|ForwardLoad' -benchtime=1x -count=1 -timeout 60m ./e2e/
+	PASSERELLE_BENCH=1 $(GO) test -run='^TestMemory' -count=1 -v -timeout 20m ./e2e/
 
 stress: deps
 	PASSERELLE_STRESS=1 $(GO) test -count=1 -timeout 60m -run 'Stress|Crash' -v ./e2e/

@@ -97,6 +97,11 @@ func serve(ctx context.Context, path string, stderr io.Writer) error {
 		return err
 	}
 	defer stopProfile()
+	stopMemProfile, err := startMemProfile(os.Getenv("PASSERELLE_MEMPROFILE"))
+	if err != nil {
+		return err
+	}
+	defer stopMemProfile()
 	g, err := build(ctx, cfg, log)
 	if err != nil {
 		log.Error("start-up failed", zap.Error(err))

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/emersion/go-smtp"
 )
 
 // Memory accounting of DATA (finding H4: every DATA is held in memory).
@@ -84,14 +86,24 @@ func (b *Budget) release(n int64) {
 var errNoMemory = errors.New("smtpd: data memory budget exhausted")
 
 // dataBuffer reads DATA in chunks, reserving DataMemoryFactor bytes of b
-// per byte before each chunk is allocated, then joins the chunks into one
-// buffer of exactly the size that arrived (no ReadAll doubling). release
-// returns the whole reservation; call it once the Sink has returned.
+// per byte before each chunk is allocated. A message that outgrows its
+// first chunk continues in one anonymous mapping sized for the largest
+// message allowed (mapRegion): only the pages written become resident, it
+// is never copied or joined, and release unmaps it, so a 25 MB mail is held
+// once, outside the Go heap. Where no mapping can be made, the chunks are
+// joined into one buffer of exactly the size that arrived (no ReadAll
+// doubling). release returns the whole reservation; call it once the Sink
+// has returned: the data must not be used after that.
 type dataBuffer struct {
 	b        *Budget
 	factor   int64
 	reserved int64
+	region   []byte // the mapping, if the message needed one
 }
+
+// regionMin is the declared SIZE from which DATA goes straight into a
+// mapping instead of a heap chunk.
+const regionMin = 1 << 20
 
 func (d *dataBuffer) reserve(n int64) bool {
 	if !d.b.tryReserve(n * d.factor) {
@@ -104,36 +116,88 @@ func (d *dataBuffer) reserve(n int64) bool {
 func (d *dataBuffer) release() {
 	d.b.release(d.reserved)
 	d.reserved = 0
+	if d.region != nil {
+		freeRegion(d.region)
+		d.region = nil
+	}
 }
 
-// read reads r to EOF. The first chunk has room for hint bytes (the
-// declared SIZE, RFC 1870, plus the terminating read), so the DATA of a
-// client that declares its size is read into one buffer, never copied.
-// front is the dataHeadroom bytes in front of data, in the same array. On
-// errNoMemory the caller refuses the transaction; the chunks read so far
-// are dropped.
-func (d *dataBuffer) read(r io.Reader, hint int64) (data, front []byte, err error) {
-	var chunks [][]byte
-	total := 0
+// read reads r to EOF; max is the largest message allowed (0: no limit,
+// and no mapping). The first chunk has room for hint bytes (the declared
+// SIZE, RFC 1870, plus the terminating read), so the DATA of a client that
+// declares its size is read into one buffer, never copied. front is the
+// dataHeadroom bytes in front of data, in the same array. On errNoMemory
+// the caller refuses the transaction; what was read so far is dropped.
+func (d *dataBuffer) read(r io.Reader, hint, max int64) (data, front []byte, err error) {
+	if !d.reserve(dataHeadroom) {
+		return nil, nil, errNoMemory
+	}
+	if max > 0 && hint >= regionMin {
+		if data, front, ok, err := d.readRegion(r, nil, max); ok {
+			return data, front, err
+		}
+	}
 	size := int64(dataChunk)
 	if hint > size {
 		size = hint + 1 // +1: the read that sees EOF needs room
 	}
-	if !d.reserve(dataHeadroom) {
+	if !d.reserve(size) {
 		return nil, nil, errNoMemory
 	}
+	front = make([]byte, dataHeadroom, dataHeadroom+size)
+	first := front[dataHeadroom : dataHeadroom+size]
+	n, err := io.ReadFull(r, first)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return first[:n], front, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if max > 0 {
+		if data, front, ok, err := d.readRegion(r, first, max); ok {
+			return data, front, err
+		}
+	}
+	return d.readChunks(r, first)
+}
+
+// readRegion reads the rest of r into a mapping after first (already
+// read and reserved). ok is false if no mapping could be made.
+func (d *dataBuffer) readRegion(r io.Reader, first []byte, max int64) (data, front []byte, ok bool, err error) {
+	reg, err := mapRegion(dataHeadroom + int(max) + 1) // +1: the read that sees EOF
+	if err != nil {
+		return nil, nil, false, nil
+	}
+	d.region = reg
+	n := dataHeadroom + copy(reg[dataHeadroom:], first)
 	for {
-		if !d.reserve(size) {
+		end := min(n+dataChunk, len(reg))
+		if end == n {
+			return nil, nil, true, smtp.ErrDataTooLarge // go-smtp's limit reader stops before this
+		}
+		if !d.reserve(int64(end - n)) {
+			return nil, nil, true, errNoMemory
+		}
+		m, err := io.ReadFull(r, reg[n:end])
+		n += m
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return reg[dataHeadroom:n:n], reg[:dataHeadroom:n], true, nil
+		}
+		if err != nil {
+			return nil, nil, true, err
+		}
+	}
+}
+
+// readChunks reads the rest of r in heap chunks after first and joins them.
+func (d *dataBuffer) readChunks(r io.Reader, first []byte) (data, front []byte, err error) {
+	chunks := [][]byte{first}
+	total := len(first)
+	for {
+		if !d.reserve(dataChunk) {
 			return nil, nil, errNoMemory
 		}
-		var c []byte
-		if chunks == nil {
-			front = make([]byte, dataHeadroom, dataHeadroom+size)
-			c = front[dataHeadroom : dataHeadroom+size]
-		} else {
-			c = make([]byte, size)
-		}
-		size = dataChunk
+		c := make([]byte, dataChunk)
 		n, err := io.ReadFull(r, c)
 		chunks = append(chunks, c[:n])
 		total += n
@@ -143,9 +207,6 @@ func (d *dataBuffer) read(r io.Reader, hint int64) (data, front []byte, err erro
 		if err != nil {
 			return nil, nil, err
 		}
-	}
-	if len(chunks) == 1 {
-		return chunks[0], front, nil
 	}
 	// The joined copy is within the factor's allowance (the Sink copies
 	// nothing more: Envelope.Prepend), so it reserves nothing more; the

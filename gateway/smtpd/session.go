@@ -108,7 +108,7 @@ func (s *session) Data(r io.Reader) error {
 	defer func() { s.srv.cfg.Metrics.Transaction(s.srv.cfg.Mode.String(), outcome) }()
 	buf := dataBuffer{b: s.srv.budget, factor: DataMemoryFactor}
 	defer buf.release()
-	data, front, err := buf.read(r, min(s.env.Params.Size, s.srv.cfg.MaxMessageBytes))
+	data, front, err := buf.read(r, min(s.env.Params.Size, s.srv.cfg.MaxMessageBytes), s.srv.cfg.MaxMessageBytes)
 	if errors.Is(err, errNoMemory) {
 		s.log.Warn("DATA refused: memory budget spent", zap.Int64("budget", s.srv.budget.Limit()))
 		return SMTPError(NoMemory)

@@ -101,14 +101,23 @@ func (f *Forward) accept(ctx context.Context, env *smtpd.Envelope, data []byte, 
 			return err
 		}
 	}
-	inner, err := payload.BuildInner(p)
-	if err != nil {
-		f.log.Info("refused message that cannot be carried in XML", zap.String("sid", env.Session.ID), zap.Error(err))
-		return errMalformed
-	}
-	if hasKeyed(env) && !f.fits(len(inner)) {
+	var inner []byte
+	if hasKeyed(env) && !f.fits(base64Len(len(raw))) {
+		// The mail's base64 alone is over the stanza limit: it goes by
+		// upload, and the payload with it inline is never built (for a
+		// 25 MB mail that was 35 MB of base64 and as much again of XML).
 		if inner, err = f.external(ctx, p, raw); err != nil {
 			return err
+		}
+	} else {
+		if inner, err = payload.BuildInner(p); err != nil {
+			f.log.Info("refused message that cannot be carried in XML", zap.String("sid", env.Session.ID), zap.Error(err))
+			return errMalformed
+		}
+		if hasKeyed(env) && !f.fits(len(inner)) {
+			if inner, err = f.external(ctx, p, raw); err != nil {
+				return err
+			}
 		}
 	}
 	unverified := ""
@@ -334,6 +343,10 @@ func hasKeyed(env *smtpd.Envelope) bool {
 	}
 	return false
 }
+
+// base64Len is the length of n bytes in base64: the least a payload
+// carrying an n-byte mail inline takes.
+func base64Len(n int) int { return (n + 2) / 3 * 4 }
 
 // stanzaSize estimates the stanza for a ciphertext of n bytes: base64 plus
 // the envelope elements and the notice.

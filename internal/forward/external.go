@@ -45,6 +45,15 @@ func (f *Forward) external(ctx context.Context, p *payload.Payload, raw []byte) 
 	if f.cfg.Uploader == nil {
 		return nil, errTooLargeForXMPP
 	}
+	// What can be carried in XML is checked before anything is uploaded:
+	// the payload as it will be, the mail replaced by a reference.
+	probe := *p
+	probe.Body = truncateText(p.Body, maxExternalText)
+	probe.Mail = &payload.Mail{External: &payload.External{URL: "https://upload.invalid/probe"}, MessageID: p.Mail.MessageID, InReplyTo: p.Mail.InReplyTo}
+	if _, err := payload.BuildInner(&probe); err != nil {
+		f.log.Info("refused message that cannot be carried in XML", zap.Error(err))
+		return nil, errMalformed
+	}
 	ext, blob, err := payload.SealExternal(raw)
 	if err != nil {
 		return nil, wrap("seal external mail", err)
@@ -62,7 +71,11 @@ func (f *Forward) external(ctx context.Context, p *payload.Payload, raw []byte) 
 	p.Mail = &payload.Mail{External: ext, MessageID: p.Mail.MessageID, InReplyTo: p.Mail.InReplyTo}
 	p.Body = truncateText(p.Body, maxExternalText)
 	p.Body += externalLink(ext, f.log)
-	return payload.BuildInner(p)
+	inner, err := payload.BuildInner(p)
+	if err != nil {
+		return nil, errMalformed
+	}
+	return inner, nil
 }
 
 // externalLink is the text that gives the uploaded mail as an XEP-0454
