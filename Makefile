@@ -39,13 +39,20 @@ test: deps
 test-long: deps
 	$(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_LONG)' ./e2e/
 
-# test-ejabberd: internal/ejabberdtest's own tests, which start private
-# ejabberd 23.01 instances from deploy/ejabberd/ejabberd.yml.
+# The end-to-end tests that run against whichever XMPP server startXMPP
+# (e2e/xmppserver_test.go) starts: every forward and reverse test, and the
+# inbound-verification and submission ones.
+E2E_EJABBERD := ^(TestForward|TestReverse|TestInbound|TestSubmission)
+
+# test-ejabberd: internal/ejabberdtest's own tests, then E2E_EJABBERD with
+# PASSERELLE_XMPP_SERVER=ejabberd: against private ejabberd 23.01 instances
+# made from deploy/ejabberd/ejabberd.yml instead of Prosody.
 # scripts/deps-ejabberd.sh installs ejabberd without letting its system
-# service start. CI runs it after `make test-long`.
+# service start. CI (.ci/run) runs it after `make test-long`.
 test-ejabberd: deps
 	bash scripts/deps-ejabberd.sh
-	$(GO) test -race -count=1 -timeout 9m -v ./internal/ejabberdtest/
+	$(GO) test -race -count=1 -timeout 5m -v ./internal/ejabberdtest/
+	PASSERELLE_XMPP_SERVER=ejabberd $(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_EJABBERD)' ./e2e/
 
 unit:
 	$(GO) test -short -count=1 ./...

@@ -20,24 +20,24 @@ import (
 	"passerelle/bridge/payload"
 	"passerelle/bridge/pep"
 	"passerelle/internal/gpgtest"
-	"passerelle/internal/prosodytest"
 )
 
-// forwardEnv is Prosody, a gateway connected to it as its component, and
-// alice, a user with a pinned OpenPGP key.
+// forwardEnv is the XMPP server (Prosody, or ejabberd: startXMPP), a
+// gateway connected to it as its component, and alice, a user with a
+// pinned OpenPGP key.
 type forwardEnv struct {
-	srv      *prosodytest.Server
+	srv      *xmppServer
 	gw       *gateway
 	aliceKey *openpgp.Entity
 	alice    *inbox
 }
 
-// newForwardEnv starts Prosody and a gateway. Alice publishes her key over
+// newForwardEnv starts the XMPP server and a gateway. Alice publishes her key over
 // PEP as an OX client does (XEP-0373 §4.1, access model open) when viaPEP,
 // else the operator pins it with `passerelle keys import`.
 func newForwardEnv(t *testing.T, viaPEP bool) *forwardEnv {
 	t.Helper()
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw", "carol": "carol-pw"}})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw", "carol": "carol-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain})
 	ctx := ctxT(t, 2*time.Minute)
@@ -227,10 +227,10 @@ func TestForwardGnuPGReadsWhatWeSend(t *testing.T) {
 	}
 }
 
-// TestForwardSurvivesProsodyOutage stops Prosody while mail is queued: the
-// gateway keeps accepting, the spool holds only ciphertext, and everything
-// arrives once Prosody is back.
-func TestForwardSurvivesProsodyOutage(t *testing.T) {
+// TestForwardSurvivesServerOutage stops the XMPP server while mail is
+// queued: the gateway keeps accepting, the spool holds only ciphertext, and
+// everything arrives once the server is back.
+func TestForwardSurvivesServerOutage(t *testing.T) {
 	env := newForwardEnv(t, false)
 	if err := env.srv.Stop(); err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestForwardSurvivesProsodyOutage(t *testing.T) {
 // TestForwardDirectory delivers mail for an address the directory assigns
 // to a JID spelled differently, with the key that JID published over PEP.
 func TestForwardDirectory(t *testing.T) {
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"carol": "carol-pw"}})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"carol": "carol-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
 		Extra: "[directory]\n\"dora@example.org\" = \"carol@example.org\"\n"})
@@ -306,4 +306,30 @@ func TestForwardDirectory(t *testing.T) {
 	if !strings.Contains(string(sc.Payload), "read by carol") {
 		t.Fatalf("payload: %.300s", sc.Payload)
 	}
+}
+
+// TestForwardToOfflineUser: mail for alice while she has no session is
+// delivered all the same (the server acknowledges it and its offline
+// storage keeps it: mod_offline, Prosody's offline), and her client gets
+// it, intact, when she logs in.
+func TestForwardToOfflineUser(t *testing.T) {
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}})
+	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain})
+	key := newUserKey(t, "alice@"+srv.Domain)
+	importKey(t, gw, key)
+	m := marker("offline")
+	swaks(t, gw.cfg.MXAddr, "alice@example.org", true, "--header", "Subject: while away", "--body", "stored "+m)
+	for deadline := time.Now().Add(30 * time.Second); !gw.logContains(`"msg":"delivered"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not deliver to the server within 30s while alice was offline")
+		}
+	}
+	env := &forwardEnv{srv: srv, gw: gw, aliceKey: key, alice: newInbox(ctxT(t, time.Minute), t, srv, "alice", "alice-pw")}
+	got := env.alice.next(t, 30*time.Second)
+	p := openOX(t, got, key, env.puppetKeyViaPEP(t, `bob\40remote.example@`+srv.Component))
+	if p.Subject != "while away" || !strings.Contains(p.Body, "stored "+m) {
+		t.Fatalf("offline message: subject %q body %q", p.Subject, p.Body)
+	}
+	env.alice.none(t, time.Second)
 }

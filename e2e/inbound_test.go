@@ -12,7 +12,6 @@ import (
 
 	"passerelle/gateway/dkim"
 	"passerelle/internal/dnstest"
-	"passerelle/internal/prosodytest"
 )
 
 // unverifiedLine starts the text of mail whose sender was not verified.
@@ -80,7 +79,7 @@ func (d *remoteDomain) sign(t *testing.T, mail string) string {
 func newInboundEnv(t *testing.T, d *remoteDomain, unauthenticated string) *forwardEnv {
 	t.Helper()
 	dnsAddr := d.serveDNS(t)
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
 		Inbound: fmt.Sprintf("verify = true\nunauthenticated = %q\ndns_server = %q\ntimeout = \"5s\"", unauthenticated, dnsAddr)})

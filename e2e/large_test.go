@@ -16,8 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"passerelle/internal/prosodytest"
 )
 
 // TestForwardLargeMail sends mail over the stanza limit: a 5 MB binary
@@ -29,8 +27,7 @@ func TestForwardLargeMail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large transfers; run without -short")
 	}
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
-		HTTPFileShare: true, UploadSizeLimit: 64 << 20})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}, Upload: true, UploadSizeLimit: 64 << 20})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
 		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent)})

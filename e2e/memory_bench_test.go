@@ -71,7 +71,7 @@ func TestMemoryLargeForward(t *testing.T) {
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Top: benchTop(),
 		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent)})
-	env := &forwardEnv{srv: srv, gw: gw, alice: newInbox(ctxT(t, 5*time.Minute), t, srv, "alice", "alice-pw")}
+	env := &forwardEnv{srv: fromProsody(srv), gw: gw, alice: newInbox(ctxT(t, 5*time.Minute), t, srv, "alice", "alice-pw")}
 	env.aliceKey = newUserKey(t, "alice@"+srv.Domain)
 	importKey(t, gw, env.aliceKey)
 

@@ -26,11 +26,10 @@ import (
 // key; a mail with a unicode subject and a 2 MB attachment, sent with
 // swaks, reaches her client over OMEMO 0.3: it decrypts the text (From and
 // Subject at the top), and the aesgcm:// link in it opens the original,
-// byte-identical to what swaks sent. The spool and Prosody's data hold no
+// byte-identical to what swaks sent. The spool and the XMPP server's data hold no
 // plaintext marker.
 func TestForwardOMEMOToPythonOMEMO(t *testing.T) {
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
-		HTTPFileShare: true, UploadSizeLimit: 64 << 20})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}, Upload: true, UploadSizeLimit: 64 << 20})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
 		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent)})

@@ -2,20 +2,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/xml"
 	"io"
-	"net"
 	"testing"
 	"time"
 
-	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"passerelle/internal/prosodytest"
+	"passerelle/internal/xmpptest"
 )
 
 // revMsg is a message an XMPP client received, errors included.
@@ -37,6 +34,7 @@ type revMsg struct {
 	OpenPGP *struct {
 		Data string `xml:",chardata"`
 	} `xml:"urn:xmpp:openpgp:0 openpgp"`
+	Event *struct{} `xml:"http://jabber.org/protocol/pubsub#event event"` // see received.Event
 }
 
 // condition is the defined condition of an error reply.
@@ -67,7 +65,7 @@ func newRevClient(t *testing.T, sess *xmpp.Session) *revClient {
 			return nil
 		}
 		var m revMsg
-		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(&m); err == nil {
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(&m); err == nil && m.Event == nil {
 			c.msgs <- m
 		}
 		return nil
@@ -77,28 +75,13 @@ func newRevClient(t *testing.T, sess *xmpp.Session) *revClient {
 
 // dialOn logs user in on another VirtualHost of srv (whose certificate
 // names it, e.g. "localhost").
-func dialOn(ctx context.Context, t *testing.T, srv *prosodytest.Server, host, user, pw string) *xmpp.Session {
+func dialOn(ctx context.Context, t *testing.T, srv *xmppServer, host, user, pw string) *xmpp.Session {
 	t.Helper()
-	addr, err := jid.New(user, host, "")
+	sess, err := xmpptest.DialClient(ctx, srv.C2SAddr, host, user, pw, srv.CertPool)
 	if err != nil {
 		t.Fatal(err)
-	}
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", srv.C2SAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{ServerName: host, RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12}
-	sess, err := xmpp.NewClientSession(ctx, addr, conn, xmpp.StartTLS(cfg),
-		xmpp.SASL("", pw, sasl.ScramSha1), xmpp.BindResource())
-	if err != nil {
-		conn.Close()
-		t.Fatalf("log in as %s: %v", addr, err)
 	}
 	t.Cleanup(func() { sess.Close() })
-	presence := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "presence"}})
-	if err := sess.Send(ctx, presence); err != nil {
-		t.Fatal(err)
-	}
 	return sess
 }
 

@@ -24,7 +24,6 @@ import (
 	"passerelle/bridge/payload"
 	"passerelle/bridge/pep"
 	"passerelle/bridge/upload"
-	"passerelle/internal/prosodytest"
 )
 
 // TestReverseLargeMail: alice's client uploads a 6 MB mail as an
@@ -36,8 +35,7 @@ func TestReverseLargeMail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large transfers; run without -short")
 	}
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
-		HTTPFileShare: true, UploadSizeLimit: 64 << 20})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}, Upload: true, UploadSizeLimit: 64 << 20})
 	env := &reverseEnv{srv: srv, sink: startSink(t)}
 	env.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,

@@ -12,7 +12,6 @@ import (
 
 	"passerelle/bridge/payload"
 	"passerelle/bridge/pep"
-	"passerelle/internal/prosodytest"
 )
 
 // TestReverseUploadURLInternal (H2): alice's signed OX message names an
@@ -36,7 +35,7 @@ func TestReverseUploadURLInternal(t *testing.T) {
 	defer plain.Close()
 	_, port, _ := net.SplitHostPort(inner.Listener.Addr().String())
 
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}, HTTPFileShare: true})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}, Upload: true})
 	env := &reverseEnv{srv: srv, sink: startSink(t)}
 	env.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,

@@ -22,15 +22,14 @@ import (
 	"passerelle/bridge/payload"
 	"passerelle/bridge/pep"
 	"passerelle/gateway/dkim"
-	"passerelle/internal/prosodytest"
 )
 
-// reverseEnv is Prosody (example.org, plus a second VirtualHost "localhost"
-// that is not a local mail domain), a gateway delivering through smtp-sink
-// as its smarthost and signing with DKIM, and alice with an OX key
-// published over PEP.
+// reverseEnv is the XMPP server (startXMPP: example.org, plus a second
+// VirtualHost "localhost" that is not a local mail domain), a gateway
+// delivering through smtp-sink as its smarthost and signing with DKIM, and
+// alice with an OX key published over PEP.
 type reverseEnv struct {
-	srv      *prosodytest.Server
+	srv      *xmppServer
 	gw       *gateway
 	sink     *sink
 	alice    *revClient
@@ -73,8 +72,7 @@ func newReverseEnvInbound(t *testing.T, inbound string, sinkFlags ...string) *re
 // of the sink).
 func newReverseEnvWith(t *testing.T, setup func(c *gwConfig, sinkAddr string) string, sinkFlags ...string) *reverseEnv {
 	t.Helper()
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"},
-		ExtraConfig: "\nVirtualHost \"localhost\"\n"})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}, ExtraHosts: []string{"localhost"}})
 	env := &reverseEnv{srv: srv, sink: startSink(t, sinkFlags...)}
 	dir := t.TempDir()
 	writeDKIMKey(t, filepath.Join(dir, "dkim.pem"))
@@ -273,9 +271,8 @@ func gatewayDomainKey(t *testing.T, g *gateway) *openpgp.Entity {
 
 func TestReverseForeignSenderForbidden(t *testing.T) {
 	env := newReverseEnv(t)
-	out, err := exec.Command("prosodyctl", "--config", env.srv.ConfigFile, "register", "mallory", "localhost", "m-pw").CombinedOutput()
-	if err != nil {
-		t.Fatalf("register mallory@localhost: %v\n%s", err, out)
+	if err := env.srv.Register("mallory", "localhost", "m-pw"); err != nil {
+		t.Fatalf("register mallory@localhost: %v", err)
 	}
 	mallory := newRevClient(t, dialOn(ctxT(t, time.Minute), t, env.srv, "localhost", "mallory", "m-pw"))
 	m := marker("foreign")

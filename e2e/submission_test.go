@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"passerelle/internal/prosodytest"
 )
 
 const submissionExtra = `
@@ -41,7 +39,7 @@ func TestSubmissionFromBinding(t *testing.T) {
 	cert, _ := filepath.Abs("../testdata/configs/example-cert.pem")
 	key, _ := filepath.Abs("../testdata/configs/example-key.pem")
 	subAddr := freePort(t)
-	srv := prosodytest.Start(t, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
+	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}})
 	gw := startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain,
 		Extra: fmt.Sprintf(submissionExtra, subAddr, string(hash), cert, key)})

@@ -8,8 +8,6 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
-
-	"passerelle/internal/prosodytest"
 )
 
 // received is one <message/> as a client saw it, with the parts the tests
@@ -35,6 +33,10 @@ type received struct {
 		Namespace string `xml:"namespace,attr"`
 	} `xml:"urn:xmpp:eme:0 encryption"`
 	Store *struct{} `xml:"urn:xmpp:hints store"`
+	// Event is a PEP notification (XEP-0163): ejabberd sends the owner's
+	// own resources one for each node they publish to, Prosody only to
+	// resources whose caps ask for it. It is not mail.
+	Event *struct{} `xml:"http://jabber.org/protocol/pubsub#event event"`
 }
 
 // inbox is a logged-in XMPP user that collects the messages it receives.
@@ -43,7 +45,7 @@ type inbox struct {
 	msgs chan received
 }
 
-func newInbox(ctx context.Context, t *testing.T, srv *prosodytest.Server, user, pw string) *inbox {
+func newInbox(ctx context.Context, t *testing.T, srv clientDialer, user, pw string) *inbox {
 	t.Helper()
 	in := &inbox{sess: srv.Client(ctx, t, user, pw), msgs: make(chan received, 1000)}
 	go in.sess.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
@@ -55,7 +57,7 @@ func newInbox(ctx context.Context, t *testing.T, srv *prosodytest.Server, user, 
 		if err := d.Decode(&m); err != nil {
 			return nil
 		}
-		if m.Type != "error" {
+		if m.Type != "error" && m.Event == nil {
 			in.msgs <- m
 		}
 		return nil
