@@ -29,7 +29,7 @@ E2E_LONG := ^(TestPeerRoute|TestRelayMode|TestCrashLosesNothing|TestOMEMOCrashLo
 # then every fuzz target briefly. `make test-long` runs the long scenarios.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -shuffle=on -count=1 -timeout 9m $$($(GO) list ./... | grep -v -e /e2e -e /internal/ejabberdtest)
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m -skip 'Ejabberd' $$($(GO) list ./... | grep -v -e /e2e -e /internal/ejabberdtest)
 	@echo "end-to-end tests against real Prosody, Postfix, swaks, GnuPG and python3-omemo (verbose: they report what they measured)"
 	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v -skip '$(E2E_LONG)' ./e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
@@ -44,7 +44,8 @@ test-long: deps
 # inbound-verification and submission ones.
 E2E_EJABBERD := ^(TestForward|TestReverse|TestInbound|TestSubmission)
 
-# test-ejabberd: internal/ejabberdtest's own tests, then E2E_EJABBERD with
+# test-ejabberd: internal/ejabberdtest's own tests and the unit-level
+# *Ejabberd* tests (make test skips those), then E2E_EJABBERD with
 # PASSERELLE_XMPP_SERVER=ejabberd: against private ejabberd 23.01 instances
 # made from deploy/ejabberd/ejabberd.yml instead of Prosody.
 # scripts/deps-ejabberd.sh installs ejabberd without letting its system
@@ -52,6 +53,7 @@ E2E_EJABBERD := ^(TestForward|TestReverse|TestInbound|TestSubmission)
 test-ejabberd: deps
 	bash scripts/deps-ejabberd.sh
 	$(GO) test -race -count=1 -timeout 5m -v ./internal/ejabberdtest/
+	$(GO) test -race -count=1 -timeout 5m -run 'Ejabberd' $$($(GO) list ./... | grep -v -e /e2e -e /internal/ejabberdtest)
 	PASSERELLE_XMPP_SERVER=ejabberd $(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_EJABBERD)' ./e2e/
 
 unit:

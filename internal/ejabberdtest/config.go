@@ -108,6 +108,14 @@ func (s *Server) modules(doc *yaml.MapSlice, opts Options) error {
 	if opts.DisableOffline {
 		del(&mods, "mod_offline")
 	}
+	if opts.OfflineLimit > 0 {
+		rules, _ := get(*doc, "shaper_rules").(yaml.MapSlice)
+		if !has(rules, "max_user_offline_messages") {
+			return fmt.Errorf("no shaper_rules max_user_offline_messages to set the offline limit in")
+		}
+		set(&rules, "max_user_offline_messages", yaml.MapSlice{{Key: opts.OfflineLimit, Value: "all"}})
+		set(doc, "shaper_rules", rules)
+	}
 	up, _ := get(mods, "mod_http_upload").(yaml.MapSlice)
 	set(&up, "put_url", "http://"+s.HTTPAddr+"/upload")
 	set(&up, "docroot", filepath.Join(s.Dir, "upload"))

@@ -33,6 +33,7 @@ type Options struct {
 	ExtraHosts      []string          // more VirtualHosts (e.g. "localhost")
 	Users           map[string]string // localpart -> password on Domain, registered after start
 	DisableOffline  bool              // do not load mod_offline
+	OfflineLimit    int               // max_user_offline_messages for everyone; default the deploy file's
 	UploadSizeLimit int64             // mod_http_upload max_size; default 64 MiB
 	LogLevel        string            // ejabberd loglevel; default "info"
 	// BaseConfig is the operator configuration the test one is made from;

@@ -245,6 +245,8 @@ func TestTargetClassifiesXMPPErrors(t *testing.T) {
 		{"link down", false, nil, false, false, "", false},
 		{"unknown user", true, xmpp.Classify("service-unavailable", "cancel", ""), false, true, "5.1.1", true},
 		{"known user: offline store full", true, xmpp.Classify("service-unavailable", "cancel", ""), false, false, "4.2.2", false},
+		{"ejabberd: offline queue full", true, xmpp.Classify("resource-constraint", "wait",
+			"Your contact offline message queue is full. The message has been discarded."), false, false, "4.2.2", true},
 		{"forbidden", true, xmpp.Classify("forbidden", "auth", ""), false, true, "5.7.1", false},
 		{"component down", true, xmpp.Classify("remote-server-timeout", "wait", "Component unavailable"), false, false, "4.4.1", false},
 	} {

@@ -98,12 +98,26 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 // exist (its key was found at RCPT over PEP or in the keyring, or the
 // directory lists it) that can only be a full mailbox: temporary, RFC 3463
 // 4.2.2, retried on the normal schedule, and 5.2.2 if it expires.
+//
+// ejabberd (23.01 mod_offline, max_user_offline_messages) says so
+// outright: resource-constraint, type wait, "Your contact offline message
+// queue is full". That is the same full mailbox, whoever the recipient:
+// 4.2.2, 5.2.2 at expiry, not the 4.3.1 ("mail system full") and 4.4.7
+// the condition alone would give.
 func (t *Target) classifyFor(d *queue.Delivery, err error) error {
 	var xe *xmpp.Error
-	if errors.As(err, &xe) && xe.Condition == "service-unavailable" && !xe.Temporary() && t.exists(d) {
+	if !errors.As(err, &xe) {
+		return t.classify(err)
+	}
+	switch {
+	case xe.Condition == "service-unavailable" && !xe.Temporary() && t.exists(d):
 		return queue.WithDiagnostic(fmt.Errorf("forward: %w (the recipient exists: offline storage full)", err),
 			queue.Diagnostic{Status: "4.2.2", ExpiryStatus: "5.2.2", Type: "x-xmpp",
 				Text: "service-unavailable: mailbox full (offline storage)"})
+	case xe.Condition == "resource-constraint" && xe.Temporary():
+		return queue.WithDiagnostic(fmt.Errorf("forward: %w (offline storage full)", err),
+			queue.Diagnostic{Status: "4.2.2", ExpiryStatus: "5.2.2", Type: "x-xmpp",
+				Text: "resource-constraint: mailbox full (offline storage)"})
 	}
 	return t.classify(err)
 }
