@@ -19,8 +19,9 @@ import (
 // operator who fixes the account need not restart, but nothing is sent.
 var ErrAuth = errors.New("xmpp: authentication failed")
 
-// clientSession negotiates a c2s session as Client.JID on conn: STARTTLS
-// (required; mellium refuses SASL on an unencrypted stream), SASL
+// clientSession negotiates a c2s session as Client.JID on conn: STARTTLS,
+// or TLS from the first byte with Client.DirectTLS (required either way;
+// mellium refuses SASL on an unencrypted stream), SASL
 // SCRAM-SHA-256 or -SHA-1 (Prosody 0.12 offers SHA-1; never PLAIN, so a
 // traced stream never shows the password), and a resource the server
 // chooses (mellium v0.22 does not ask for one). Our stanzas carry no from:
@@ -38,11 +39,17 @@ func (c *Component) clientSession(ctx context.Context, conn net.Conn) (*mellium.
 	if tc.MinVersion == 0 {
 		tc.MinVersion = tls.VersionTLS12
 	}
-	sess, err := mellium.NewClientSession(ctx, c.domain, conn,
-		mellium.StartTLS(tc),
-		mellium.SASL("", cl.Password, sasl.ScramSha256, sasl.ScramSha1),
-		mellium.BindResource(),
-	)
+	features := []mellium.StreamFeature{mellium.StartTLS(tc)}
+	if cl.DirectTLS {
+		tc.NextProtos = []string{"xmpp-client"}
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			return nil, fmt.Errorf("direct TLS to %s: %w", conn.RemoteAddr(), err)
+		}
+		conn, features = tconn, nil // mellium marks a *tls.Conn secure
+	}
+	features = append(features, mellium.SASL("", cl.Password, sasl.ScramSha256, sasl.ScramSha1), mellium.BindResource())
+	sess, err := mellium.NewClientSession(ctx, c.domain, conn, features...)
 	if err != nil {
 		if isSASLFailure(err) {
 			return nil, fmt.Errorf("%w as %s: %v", ErrAuth, c.domain.Bare(), err)

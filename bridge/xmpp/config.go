@@ -62,7 +62,11 @@ type Config struct {
 type ClientLogin struct {
 	JID      string      // the account's bare JID: user@server
 	Password string      // SASL SCRAM password
-	TLS      *tls.Config // for STARTTLS; nil: system roots, ServerName the JID's domain
+	TLS      *tls.Config // nil: system roots, ServerName the JID's domain
+	// DirectTLS starts TLS on connect (XEP-0368, ALPN "xmpp-client"; the
+	// server's port 5223 or 443) instead of STARTTLS on a plain stream: for
+	// networks that block 5222 or look into it.
+	DirectTLS bool
 }
 
 func (c Config) withDefaults() (Config, jid.JID, error) {

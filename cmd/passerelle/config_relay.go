@@ -34,7 +34,11 @@ type RelayConfig struct {
 	Password Secret `toml:"password"` // its password
 	// Server is where to connect (host:port); default the JID's domain,
 	// port 5222 (no SRV lookup).
-	Server         string `toml:"server"`
+	Server string `toml:"server"`
+	// DirectTLS connects with TLS from the first byte (XEP-0368; the
+	// server's direct-TLS port, 5223 by default, or 443) instead of
+	// STARTTLS on 5222: for networks that block or inspect 5222.
+	DirectTLS      bool   `toml:"direct_tls"`
 	TLSCA          string `toml:"tls_ca"` // PEM CA bundle for the server's certificate; default the system roots
 	Hub            string `toml:"hub"`    // the hub component's JID
 	HubFingerprint string `toml:"hub_fingerprint"`
@@ -78,8 +82,12 @@ func (r RelayConfig) server() string {
 	if r.Server != "" {
 		return r.Server
 	}
+	port := "5222"
+	if r.DirectTLS {
+		port = "5223"
+	}
 	if j, err := jid.Parse(r.JID); err == nil {
-		return net.JoinHostPort(j.Domainpart(), "5222")
+		return net.JoinHostPort(j.Domainpart(), port)
 	}
 	return ""
 }
@@ -89,7 +97,7 @@ func (c *Config) validateRelay() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	hubKeys := len(r.Client) > 0 || r.KeyDir != ""
-	clientKeys := r.JID != "" || r.Password.IsSet() || r.Server != "" || r.TLSCA != "" || r.Hub != "" || r.HubFingerprint != ""
+	clientKeys := r.JID != "" || r.Password.IsSet() || r.Server != "" || r.DirectTLS || r.TLSCA != "" || r.Hub != "" || r.HubFingerprint != ""
 	switch r.Mode {
 	case "":
 		if hubKeys || clientKeys {
@@ -98,7 +106,7 @@ func (c *Config) validateRelay() []error {
 		return errs
 	case "hub":
 		if clientKeys {
-			add("relay: jid, password, server, tls_ca, hub and hub_fingerprint are client keys; this is a hub")
+			add("relay: jid, password, server, direct_tls, tls_ca, hub and hub_fingerprint are client keys; this is a hub")
 		}
 		errs = append(errs, c.validateRelayHub()...)
 	case "client":

@@ -37,6 +37,7 @@ func TestRelayConfigErrors(t *testing.T) {
 		{"no mode", hub, `mode = "hub"`, ``, "relay: set relay.mode"},
 		{"unknown mode", hub, `mode = "hub"`, `mode = "both"`, `relay.mode: "both"`},
 		{"client key on a hub", hub, `retry = "30s"`, `hub = "mail.x.example"`, "are client keys; this is a hub"},
+		{"direct_tls on a hub", hub, `retry = "30s"`, `direct_tls = true`, "are client keys; this is a hub"},
 		{"client JID with a resource", hub, `jid = "home@hub.example"`, `jid = "home@hub.example/r"`, "relay.client[0].jid"},
 		{"bad client fingerprint", hub, `fingerprint = "0123456789ABCDEF0123456789ABCDEF01234567"`, `fingerprint = "0123"`, "relay.client[0].fingerprint"},
 		{"client domain is local", hub, `domains = ["home.example"]`, `domains = ["hub.example"]`, "hub.example is also in local_domains"},
@@ -93,5 +94,20 @@ func TestRelayClientKeyNamesAccount(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "domain key for home@hub.example:") {
 		t.Errorf("keys init: %s", out.String())
+	}
+}
+
+func TestRelayServerDefault(t *testing.T) {
+	for _, tc := range []struct {
+		r    RelayConfig
+		want string
+	}{
+		{RelayConfig{JID: "home@hub.example"}, "hub.example:5222"},
+		{RelayConfig{JID: "home@hub.example", DirectTLS: true}, "hub.example:5223"},
+		{RelayConfig{JID: "home@hub.example", DirectTLS: true, Server: "xmpp.hub.example:443"}, "xmpp.hub.example:443"},
+	} {
+		if got := tc.r.server(); got != tc.want {
+			t.Errorf("%+v: server %q, want %q", tc.r, got, tc.want)
+		}
 	}
 }

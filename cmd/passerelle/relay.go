@@ -51,7 +51,7 @@ func (g *gateway) buildRelayLink() error {
 	g.mux = xmpp.NewMux()
 	g.relay = &relayParts{}
 	g.component = xmpp.New(xmpp.Config{Addr: r.server(), Log: g.log, AckTimeout: g.cfg.XMPP.AckTimeout.Duration, Mux: g.mux, Metrics: g.metrics,
-		Client: &xmpp.ClientLogin{JID: r.JID, Password: pw, TLS: tc},
+		Client: &xmpp.ClientLogin{JID: r.JID, Password: pw, TLS: tc, DirectTLS: r.DirectTLS},
 		OnUp: func(ctx context.Context) {
 			if c := g.relay.client; c != nil {
 				c.OnUp(ctx)

@@ -39,22 +39,23 @@ type Options struct {
 
 // Server is a running (or stopped) private Prosody instance.
 type Server struct {
-	Dir             string
-	ConfigFile      string
-	LogFile         string
-	Domain          string
-	Component       string
-	ComponentSecret string
-	UploadComponent string // set when Options.HTTPFileShare
-	C2SAddr         string
-	ComponentAddr   string
-	HTTPAddr        string
-	S2SAddr         string // set when Options.S2S
-	CertFile        string
-	KeyFile         string
-	CAFile          string // same as CertFile: the certificate is self-signed
-	CertPool        *x509.CertPool
-	Interface       string // the address every listener binds
+	Dir              string
+	ConfigFile       string
+	LogFile          string
+	Domain           string
+	Component        string
+	ComponentSecret  string
+	UploadComponent  string // set when Options.HTTPFileShare
+	C2SAddr          string
+	C2SDirectTLSAddr string // XEP-0368: TLS from the first byte (what port 5223 or 443 serves)
+	ComponentAddr    string
+	HTTPAddr         string
+	S2SAddr          string // set when Options.S2S
+	CertFile         string
+	KeyFile          string
+	CAFile           string // same as CertFile: the certificate is self-signed
+	CertPool         *x509.CertPool
+	Interface        string // the address every listener binds
 
 	t    testing.TB
 	mu   sync.Mutex
@@ -152,7 +153,7 @@ func newServer(t testing.TB, opts Options) (*Server, error) {
 }
 
 func (s *Server) allocatePorts(s2s bool, s2sPort int) error {
-	addrs := []*string{&s.C2SAddr, &s.ComponentAddr, &s.HTTPAddr}
+	addrs := []*string{&s.C2SAddr, &s.C2SDirectTLSAddr, &s.ComponentAddr, &s.HTTPAddr}
 	switch {
 	case s2s && s2sPort != 0:
 		s.S2SAddr = net.JoinHostPort(s.Interface, strconv.Itoa(s2sPort))
