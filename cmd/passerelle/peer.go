@@ -279,7 +279,20 @@ func explainPeer(ctx context.Context, c *Config, addr string, w io.Writer) error
 	}
 	fmt.Fprintf(w, "peer trust:        %s\n", mode)
 	fmt.Fprintf(w, "peer:              %s\n", peerVerdict(mode, r, res.Authenticated, pin, pinned, c.Peers, dom))
+	fmt.Fprintf(w, "gateway unusable:  %s\n", peerUnusable(r.Policy, c.Peers.SMTPFallback))
 	return nil
+}
+
+// peerUnusable says what RCPT does when the peer's gateway is down, held
+// or fails verification.
+func peerUnusable(p peerrec.Policy, fallback bool) string {
+	switch {
+	case p == peerrec.Mixed && fallback:
+		return "SMTP: the record says policy=mixed and peers.smtp_fallback is on"
+	case p == peerrec.Mixed:
+		return "451/550 as above (policy=mixed would allow SMTP: peers.smtp_fallback is off)"
+	}
+	return "451/550 as above, never SMTP (policy=strict)"
 }
 
 // peerVerdict says what the trust store would decide for the record,

@@ -47,8 +47,10 @@ func TestPolicyExplainPeer(t *testing.T) {
 		want []string
 	}{
 		{"bob@b.example", []string{"local:             no", "peer record:       jid=mail.b.example fp=" + strings.Repeat("ab", 20),
-			"peer trust:        tofu", "peer:              yes: first contact pins this key"}},
-		{"x@partner.example", []string{"peer trust:        pinned", "peer:              refused (550 5.7.1): the record's key"}},
+			"peer trust:        tofu", "peer:              yes: first contact pins this key",
+			"gateway unusable:  451/550 as above, never SMTP (policy=strict)"}},
+		{"x@partner.example", []string{"peer trust:        pinned", "peer:              refused (550 5.7.1): the record's key",
+			"gateway unusable:  451/550 as above (policy=mixed would allow SMTP: peers.smtp_fallback is off)"}},
 		{"x@nopeer.example", []string{"peer:              no: nopeer.example publishes no _passerelle.nopeer.example. record"}},
 	} {
 		var out bytes.Buffer
