@@ -54,7 +54,7 @@ func newMetrics() *metrics {
 		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"route", "result"})
 	m.reg.MustRegister(m.duration)
 	m.lookups = counter("passerelle_key_lookups_total", "Recipient/sender key lookups by source (cache, keyring, pep, wkd, autocrypt) and result (found, none, unusable, error).", "source", "result")
-	m.plaintext = counter("passerelle_plaintext_messages_total", "Mail carried without end-to-end encryption because policy allowed it, by path (forward: delivered over XMPP as <mail/>; reverse: spooled as plain email).", "path")
+	m.plaintext = counter("passerelle_plaintext_messages_total", "Mail carried without end-to-end encryption because policy allowed it, by path (forward: delivered over XMPP as <mail/>; reverse: spooled as plain email; peer_fallback: a policy=mixed peer domain's mail sent over SMTP).", "path")
 	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "passerelle_xmpp_reconnects_total",
 		Help: "Times the XMPP component link went down (or failed to come up) and was dialled again."})
 	m.reg.MustRegister(m.reconnects)

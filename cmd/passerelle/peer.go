@@ -68,7 +68,8 @@ func (g *gateway) buildPeer() error {
 	}
 	if p.route, err = peer.NewRoute(peer.RouteConfig{Peers: p.discovery, Policy: g.policy,
 		Self: g.cfg.XMPP.ComponentDomain, Key: key, Domains: g.cfg.LocalDomains, Uploader: up, RcptKeys: g.resolver,
-		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Fallback: g.peerFallback(), Log: g.log, HashAddr: g.hash}); err != nil {
+		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Fallback: g.peerFallback(),
+		Plaintext: func() { g.metrics.Plaintext("peer_fallback") }, Log: g.log, HashAddr: g.hash}); err != nil {
 		return err
 	}
 	if p.target, err = peer.NewTarget(peer.TargetConfig{Peers: p.discovery, IQ: g.component, Sealer: p.route,

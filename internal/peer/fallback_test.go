@@ -74,7 +74,8 @@ func TestRouteSMTPFallback(t *testing.T) {
 // on the fallback route.
 func TestSealSMTPFallback(t *testing.T) {
 	f := newFixture(t)
-	f.route.cfg.Fallback = "smtp"
+	plain := 0
+	f.route.cfg.Fallback, f.route.cfg.Plaintext = "smtp", func() { plain++ }
 	f.records.set("m.example", Record{JID: "mail.gone.example", Fingerprint: Fingerprint(f.bKey)})
 	ctx := context.Background()
 	info := &smtpd.Info{Mode: smtpd.ModeSubmission, AuthUser: "alice"}
@@ -90,8 +91,8 @@ func TestSealSMTPFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(qrs) != 3 || len(bodies) != 2 {
-		t.Fatalf("%d recipients, %d bodies; want 3 and 2 (one transfer, one mail in clear)", len(qrs), len(bodies))
+	if len(qrs) != 3 || len(bodies) != 2 || plain != 1 {
+		t.Fatalf("%d recipients, %d bodies, %d counted in clear; want 3, 2 (one transfer, one mail in clear) and 1", len(qrs), len(bodies), plain)
 	}
 	for _, r := range qrs {
 		peerRcpt := r.Addr == "bob@b.example"

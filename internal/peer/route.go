@@ -71,9 +71,12 @@ type RouteConfig struct {
 	// is decided at RCPT only: once spooled, a transfer is sealed to the
 	// peer's key and waits for the peer.
 	Fallback string
-	Log      *zap.Logger
-	HashAddr func(string) string
-	Now      func() time.Time
+	// Plaintext, if set, counts each message spooled in clear for the
+	// fallback (the plaintext metric).
+	Plaintext func()
+	Log       *zap.Logger
+	HashAddr  func(string) string
+	Now       func() time.Time
 }
 
 // Route decides at RCPT for recipients outside the local domains and
@@ -203,6 +206,9 @@ func (r *Route) Seal(ctx context.Context, env *smtpd.Envelope, raw, inner []byte
 		if _, ok := rc.Route.(smtpFallback); ok {
 			if fallback < 0 {
 				fallback, bodies = len(bodies), append(bodies, raw)
+				if r.cfg.Plaintext != nil {
+					r.cfg.Plaintext()
+				}
 			}
 			out = append(out, queue.Recipient{Addr: rc.Addr, Route: r.cfg.Fallback, Body: fallback, Notify: rc.Notify,
 				ORCPT: orcpt(rc.ORcpt)})
