@@ -66,6 +66,9 @@ type gwConfig struct {
 	RetryInitial    string
 	RetryMax        string // default 2s
 	MaxMessageBytes int64
+	ReadTimeout     string // smtp.read_timeout; default 30s
+	MaxConnsPerIP   int    // smtp.max_conns_per_ip; default 200
+	SMTPExtra       string // raw TOML inside [smtp]
 	Extra           string // raw TOML appended at the end
 	Top             string // raw TOML at the top level, before any table
 	XMPPExtra       string // raw TOML inside [xmpp]
@@ -88,9 +91,10 @@ format = "json"
 [smtp]
 max_message_bytes = {{.MaxMessageBytes}}
 greet_delay = "0s"
-read_timeout = "30s"
+read_timeout = "{{if .ReadTimeout}}{{.ReadTimeout}}{{else}}30s{{end}}"
 write_timeout = "30s"
-max_conns_per_ip = 200
+max_conns_per_ip = {{if .MaxConnsPerIP}}{{.MaxConnsPerIP}}{{else}}200{{end}}
+{{.SMTPExtra}}
 [smtp.mx]
 listen = "{{.MXAddr}}"
 [spool]

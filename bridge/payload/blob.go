@@ -77,3 +77,24 @@ func (x *External) Open(blob []byte) ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// OpenInPlace is Open decrypting into blob's own storage: the mail
+// returned shares blob's array and blob must not be used again. A
+// downloaded 25 MB mail is then held once, not twice.
+func (x *External) OpenInPlace(blob []byte) ([]byte, error) {
+	if int64(len(blob)) != x.Size+TagSize {
+		return nil, fmt.Errorf("%w: blob of %d bytes, want %d", ErrIntegrity, len(blob), x.Size+TagSize)
+	}
+	aead, err := newGCM(x.Key)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := aead.Open(blob[:0], x.IV[:], blob, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: blob: %w", ErrIntegrity, err)
+	}
+	if err := verify(raw, x.Size, x.SHA256); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}

@@ -28,6 +28,10 @@ func TestExternalRoundTrip(t *testing.T) {
 	if err != nil || !bytes.Equal(got, raw) {
 		t.Fatalf("Open: %v, equal %v", err, bytes.Equal(got, raw))
 	}
+	got, err = p.Mail.External.OpenInPlace(blob)
+	if err != nil || !bytes.Equal(got, raw) || &got[0] != &blob[0] {
+		t.Fatalf("OpenInPlace: %v, equal %v, in place %v", err, bytes.Equal(got, raw), &got[0] == &blob[0])
+	}
 }
 
 func TestExternalOpenRefuses(t *testing.T) {
@@ -56,6 +60,9 @@ func TestExternalOpenRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := tc.x.Open(tc.blob); !errors.Is(err, ErrIntegrity) {
 				t.Errorf("case %d: got %v, want ErrIntegrity", i, err)
+			}
+			if _, err := tc.x.OpenInPlace(bytes.Clone(tc.blob)); !errors.Is(err, ErrIntegrity) {
+				t.Errorf("case %d: OpenInPlace: got %v, want ErrIntegrity", i, err)
 			}
 		})
 	}

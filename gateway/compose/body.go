@@ -133,3 +133,26 @@ func writeBase64(w io.Writer, b []byte) error {
 	}
 	return nil
 }
+
+// streamBase64 is writeBase64 of head followed by the rest of r, read in
+// blocks: only one block is held.
+func streamBase64(w io.Writer, head []byte, r io.Reader) error {
+	const block = 57 * 1024 // whole lines
+	buf := make([]byte, block)
+	pending := head
+	for {
+		full := len(pending) / 57 * 57
+		if err := writeBase64(w, pending[:full]); err != nil {
+			return err
+		}
+		rest := copy(buf, pending[full:])
+		n, err := io.ReadFull(r, buf[rest:])
+		pending = buf[:rest+n]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return writeBase64(w, pending)
+		}
+		if err != nil {
+			return malformed("body", err)
+		}
+	}
+}

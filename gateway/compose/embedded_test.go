@@ -2,6 +2,8 @@ package compose
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -232,5 +234,51 @@ func TestComposeLongFields(t *testing.T) {
 	in.Subject = strings.Repeat("é", 2000)
 	if got := decodedSubject(t, mustCompose(t, in)); got != strings.Repeat("é", maxSubjectBytes/2) {
 		t.Errorf("subject of %d bytes", len(got))
+	}
+}
+
+// TestComposeEmbeddedLargeBinary: binary leaves around streamMin come out
+// byte-exact; one over it is streamed, always as base64 (even when it
+// would pass as 7bit), with lines of 76 characters.
+func TestComposeEmbeddedLargeBinary(t *testing.T) {
+	for i, tc := range []struct {
+		size    int
+		ascii   bool
+		wantCTE string
+	}{
+		{streamMin, true, "7bit"},
+		{streamMin + 1, true, "base64"},
+		{streamMin + 1, false, "base64"},
+		{3*streamMin + 57*1024 + 5, false, "base64"},
+	} {
+		bin := make([]byte, tc.size)
+		if tc.ascii {
+			copy(bin, bytes.Repeat([]byte(strings.Repeat("z", 70)+"\r\n"), tc.size/72+1))
+			copy(bin[tc.size-2:], "\r\n") // short CRLF lines: 7bit if held whole
+		} else {
+			rand.Read(bin)
+		}
+		enc := base64.StdEncoding.EncodeToString(bin)
+		var b strings.Builder
+		b.WriteString("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nhi\r\n--q\r\n" +
+			"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+		for len(enc) > 76 {
+			b.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		b.WriteString(enc + "\r\n--q--\r\n")
+		out := mustCompose(t, embeddedInput(b.String()))
+		ls := leaves(t, out)
+		if len(ls) != 2 || !bytes.Equal(ls[1].body, bin) {
+			t.Fatalf("%d: size %d: attachment not byte-exact", i, tc.size)
+		}
+		if got := ls[1].h.Get("Content-Transfer-Encoding"); got != tc.wantCTE {
+			t.Errorf("%d: size %d: Content-Transfer-Encoding %q, want %q", i, tc.size, got, tc.wantCTE)
+		}
+		for _, line := range bytes.Split(out, []byte("\r\n")) {
+			if len(line) > 998 {
+				t.Fatalf("%d: a line of %d octets", i, len(line))
+			}
+		}
 	}
 }

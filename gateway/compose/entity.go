@@ -44,7 +44,14 @@ func (cp *copier) entity(open opener, top []field, h textproto.Header, body io.R
 	if strings.HasPrefix(mt, "multipart/") {
 		return cp.multipart(open, fs, mt, params, body, depth)
 	}
-	data, err := decodeBody(h.Get("Content-Transfer-Encoding"), body)
+	dec, err := decoder(h.Get("Content-Transfer-Encoding"), body)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/") {
+		return cp.binary(open, fs, mt, params, dec)
+	}
+	data, err := readBody(dec)
 	if err != nil {
 		return err
 	}
@@ -129,21 +136,55 @@ func (cp *copier) copyParts(mw *textproto.MultipartWriter, mr *textproto.Multipa
 }
 
 // decodeBody undoes the transfer encoding (RFC 2045 §6).
-func decodeBody(cte string, r io.Reader) ([]byte, error) {
+func decoder(cte string, r io.Reader) (io.Reader, error) {
 	switch strings.ToLower(cleanText(cte)) {
 	case "", cte7bit, cte8bit, "binary":
+		return r, nil
 	case cteQP:
-		r = quotedprintable.NewReader(r)
+		return quotedprintable.NewReader(r), nil
 	case cteB64:
-		r = base64.NewDecoder(base64.StdEncoding, &spaceSkipper{r: r})
-	default:
-		return nil, malformed("body", fmt.Errorf("unknown transfer encoding %.40q", cte))
+		return base64.NewDecoder(base64.StdEncoding, &spaceSkipper{r: r}), nil
 	}
+	return nil, malformed("body", fmt.Errorf("unknown transfer encoding %.40q", cte))
+}
+
+func readBody(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, malformed("body", err)
 	}
 	return b, nil
+}
+
+// streamMin is the decoded size from which a binary leaf is re-encoded
+// as it is read instead of whole: such a leaf is always base64 (a large
+// attachment that would pass as 7bit is rare, and base64 keeps it
+// byte-exact), and only streamMin bytes of it are ever held.
+const streamMin = 1 << 20
+
+// binary copies a leaf that is neither text/* nor message/*: decoded and
+// held whole when small (7bit if it can be, else base64), streamed into
+// base64 when larger than streamMin.
+func (cp *copier) binary(open opener, fs []field, mt string, params map[string]string, dec io.Reader) error {
+	head, err := io.ReadAll(io.LimitReader(dec, streamMin+1))
+	if err != nil {
+		return malformed("body", err)
+	}
+	if len(head) <= streamMin {
+		data, cte := encodeLeaf(mt, params, head)
+		fs = append(fs, field{"Content-Type", formatType(mt, params)}, field{"Content-Transfer-Encoding", cte})
+		return writeEntity(open, fs, data, cte)
+	}
+	fs = append(fs, field{"Content-Type", formatType(mt, params)}, field{"Content-Transfer-Encoding", cteB64})
+	h, err := buildHeader(fs)
+	if err != nil {
+		return err
+	}
+	w, err := open(h)
+	if err != nil {
+		return err
+	}
+	return streamBase64(w, head, dec)
 }
 
 // encodeLeaf puts data in the form and transfer encoding its media type

@@ -17,6 +17,11 @@ import (
 
 const (
 	readChunk = 4096
+	// smallStore is a connection's first read buffer: a read and a
+	// command line left over from the one before. An idle connection
+	// holds only this (10,000 idle connections: 80 MB less than with the
+	// full buffer, which holds a SASL line and is made when one comes).
+	smallStore = 2 * readChunk
 	// probeWindow is how long we listen for bytes a client sent too early
 	// (before the reply to DATA or STARTTLS).
 	probeWindow = 3 * time.Millisecond
@@ -127,6 +132,11 @@ func (c *conn) fill(idle bool) error {
 	if len(c.buf) == 0 {
 		c.buf = c.store[:0]
 	} else if cap(c.buf)-len(c.buf) < readChunk {
+		if len(c.buf)+readChunk > len(c.store) {
+			// A line longer than the small buffer holds (a SASL
+			// response, a long command): the full buffer from now on.
+			c.store = make([]byte, c.srv.fullStore())
+		}
 		c.buf = c.store[:copy(c.store, c.buf)]
 	}
 	if idle {

@@ -114,13 +114,19 @@ func (s *Server) newConn(ctx context.Context, raw net.Conn, release func()) *con
 	c := &conn{
 		srv: s, raw: raw, rw: raw, sid: sid, ctx: ctx, release: release,
 		log:   s.log.With(zap.String("sid", sid), zap.String("remote", raw.RemoteAddr().String())),
-		store: make([]byte, max(s.cfg.MaxLineLength+maxExtensionAllowance, saslLineLength)+2*readChunk),
+		store: make([]byte, smallStore),
 	}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	c.log.Debug("connection accepted")
 	return c
+}
+
+// fullStore is the read buffer that holds the longest line any mode may
+// buffer (a SASL response) and a read after it.
+func (s *Server) fullStore() int {
+	return max(s.cfg.MaxLineLength+maxExtensionAllowance, saslLineLength) + 2*readChunk
 }
 
 func (s *Server) untrack(c *conn) {

@@ -140,3 +140,20 @@ func TestSubmissionMailFromRouter(t *testing.T) {
 	c.cmd("MAIL FROM:<alice@example.org>", 250)
 	c.cmd("RCPT TO:<v@local>", 250)
 }
+
+// TestSubmissionLongSASLLine: a SASL line longer than a connection's first
+// read buffer (smallStore) is read whole as the response after 334 (a
+// command line, initial response included, is bounded by the command
+// limit), and then commands go on as before.
+func TestSubmissionLongSASLLine(t *testing.T) {
+	_, connect := startSubmission(t)
+	long := plain("", "alice@example.org", strings.Repeat("p", 8000)) // about 10.7 KiB of base64
+	if len(long) <= smallStore || len(long) > saslLineLength-2 {
+		t.Fatalf("a response of %d octets does not test the growth", len(long))
+	}
+	c := connect()
+	c.cmd("AUTH PLAIN", 334)
+	c.cmd(long, 535)
+	c.cmd("AUTH PLAIN "+plain("", "alice@example.org", "s3cret"), 235)
+	c.cmd("NOOP", 250)
+}

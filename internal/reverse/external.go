@@ -50,7 +50,7 @@ func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload
 			zap.Bool("temporary", upload.IsTemporary(err)), zap.String("error", redactURL(err, x.URL)))
 		return fetchRefusal(err)
 	}
-	raw, err := x.Open(blob)
+	raw, err := x.OpenInPlace(blob) // blob is not used again
 	if err != nil {
 		rv.log.Info("external mail fails its integrity check", zap.String("id", in.ID),
 			rv.hash("from", in.sender), zap.String("host", urlHost(x.URL)), zap.Error(err))
