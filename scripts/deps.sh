@@ -14,6 +14,7 @@ have smtp-sink    || need+=(postfix)
 have gpg          || need+=(gnupg)
 have sqop         || need+=(sqop)
 have openssl      || need+=(openssl)
+have nats-server  || need+=(nats-server)  # gateway/queue/natsstore, internal/natstest, make test-cluster
 have systemd-analyze || need+=(systemd)   # e2e/deploy_test.go verifies the unit
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 # The independent OMEMO 0.3 client of the OMEMO tests (internal/omemotest).
@@ -37,10 +38,10 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 apt-get install -y -q --no-install-recommends "${need[@]}" lua-unbound >/dev/null
 # Packages may start their system services on install; the tests run their own
 # instances on their own loopback ports, so stop the system ones.
-for svc in prosody postfix; do
+for svc in prosody postfix nats-server; do
   if have service; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
-for c in prosody prosodyctl swaks smtp-source smtp-sink gpg sqop openssl; do
+for c in prosody prosodyctl swaks smtp-source smtp-sink gpg sqop openssl nats-server; do
   have "$c" || { echo "deps: $c still missing after install" >&2; exit 1; }
 done
 /usr/bin/python3 -c 'import slixmpp' || { echo "deps: python3-slixmpp still missing" >&2; exit 1; }

@@ -43,19 +43,27 @@ type dispatcher struct {
 	idle     dueHeap
 	inflight int
 	results  chan result
+
+	// With a SharedStore: a Claim is under way; its result arrives on claimed.
+	claiming bool
+	claimed  chan []*Envelope
 }
 
 func newDispatcher(q *Queue, envs []*Envelope) *dispatcher {
-	d := &dispatcher{q: q, msgs: make(map[string]*entry), results: make(chan result, q.cfg.Workers)}
+	d := &dispatcher{q: q, msgs: make(map[string]*entry), results: make(chan result, q.cfg.Workers),
+		claimed: make(chan []*Envelope, 1)}
 	d.idle.delayWarn = q.cfg.DelayWarning
-	d.add(envs)
+	d.add(context.Background(), envs)
 	return d
 }
 
-func (d *dispatcher) add(envs []*Envelope) {
+func (d *dispatcher) add(ctx context.Context, envs []*Envelope) {
 	for _, e := range envs {
 		if _, ok := d.msgs[e.ID]; !ok {
 			en := &entry{env: e}
+			if d.deferShared(ctx, en) {
+				continue
+			}
 			d.msgs[e.ID] = en
 			d.idle.push(en)
 		}
@@ -69,8 +77,11 @@ func (d *dispatcher) loop(ctx, workCtx context.Context) {
 	defer timer.Stop()
 	for {
 		d.q.loops.Add(1)
-		d.add(d.q.takeInbox())
+		d.add(workCtx, d.q.takeInbox())
 		d.dispatch(ctx, workCtx)
+		if ss, ok := d.q.store.(SharedStore); ok && !d.claiming && ctx.Err() == nil && len(d.msgs) < d.q.cfg.Workers {
+			d.claim(ctx, ss, d.q.cfg.Workers-len(d.msgs))
+		}
 		// With every worker busy, a due message can only start when one
 		// finishes (a result arrives): do not spin on an expired timer.
 		wait := idleWait
@@ -84,7 +95,10 @@ func (d *dispatcher) loop(ctx, workCtx context.Context) {
 			return
 		case <-d.q.wake:
 		case r := <-d.results:
-			d.finish(r)
+			d.finish(workCtx, r)
+		case envs := <-d.claimed:
+			d.claiming = false
+			d.add(workCtx, envs)
 		case reply := <-d.q.statsReq:
 			reply <- d.stats()
 		case req := <-d.q.control:
@@ -96,17 +110,22 @@ func (d *dispatcher) loop(ctx, workCtx context.Context) {
 
 func (d *dispatcher) drain() {
 	for d.inflight > 0 {
-		d.finish(<-d.results)
+		d.finish(context.Background(), <-d.results)
 	}
+	d.release()
 }
 
-func (d *dispatcher) finish(r result) {
+func (d *dispatcher) finish(ctx context.Context, r result) {
 	d.inflight--
 	if r.env == nil {
 		delete(d.msgs, r.id)
 		return
 	}
 	e := &entry{env: r.env, notBefore: r.notBefore}
+	if d.deferShared(ctx, e) {
+		delete(d.msgs, r.id)
+		return
+	}
 	d.msgs[r.id] = e
 	d.idle.push(e)
 }

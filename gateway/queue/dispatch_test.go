@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestDispatcherIndex(t *testing.T) {
 		envs = append(envs, e)
 	}
 	d := newDispatcher(q, envs)
-	d.add(envs) // announced again: no duplicate
+	d.add(context.Background(), envs) // announced again: no duplicate
 	check := func(when string, wantMsgs, wantIdle, wantInflight int) {
 		t.Helper()
 		if len(d.msgs) != wantMsgs || d.idle.Len() != wantIdle || d.inflight != wantInflight {
@@ -115,13 +116,13 @@ func TestDispatcherIndex(t *testing.T) {
 	held := d.idle.pop() // what dispatch does, without a worker
 	d.inflight++
 	check("one taken", 3, 2, 1)
-	d.finish(result{id: held.env.ID, env: held.env, notBefore: time.Now().Add(time.Hour)})
+	d.finish(context.Background(), result{id: held.env.ID, env: held.env, notBefore: time.Now().Add(time.Hour)})
 	check("returned", 3, 3, 0)
 	e := d.idle.pop()
 	if e.env.ID == held.env.ID {
 		t.Error("the message held back by notBefore came out first")
 	}
 	d.inflight++
-	d.finish(result{id: e.env.ID})
+	d.finish(context.Background(), result{id: e.env.ID})
 	check("removed", 2, 2, 0)
 }

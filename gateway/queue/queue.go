@@ -64,6 +64,9 @@ func (q *Queue) Put(ctx context.Context, env *Envelope, bodies ...io.Reader) err
 	if err := q.store.Put(ctx, env, bodies...); err != nil {
 		return err
 	}
+	if _, shared := q.store.(SharedStore); shared {
+		return nil // every node claims it from the store
+	}
 	q.announce(env.Clone())
 	return nil
 }
@@ -113,6 +116,9 @@ func (q *Queue) Run(ctx context.Context) error {
 }
 
 func (q *Queue) load(ctx context.Context) ([]*Envelope, error) {
+	if _, shared := q.store.(SharedStore); shared {
+		return nil, nil // claimed piece by piece (shared.go)
+	}
 	q.loadMu.Lock()
 	defer q.loadMu.Unlock()
 	msgs, err := q.store.Load(ctx)

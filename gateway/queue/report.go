@@ -72,6 +72,9 @@ func (q *Queue) spoolDSN(ctx context.Context, e *Envelope, idx []int, action dsn
 		Bodies:     []Body{{Kind: BodyMessage}},
 		Recipients: []Recipient{{Addr: e.From}},
 	}
+	if _, shared := q.store.(SharedStore); shared {
+		dsn.ID = DSNID(e.ID, string(action), idx) // see SharedStore: kept once
+	}
 	routed := q.cfg.BounceRoute != nil
 	if routed {
 		dsn.Recipients[0].Route, dsn.Recipients[0].Params, routed = q.cfg.BounceRoute(e.From)

@@ -25,6 +25,14 @@ func (q *Queue) process(ctx, workCtx context.Context, e *Envelope) result {
 	if text := setAsideText(e); text != "" { // a store error interrupted it
 		return q.setAside(workCtx, e, text, errors.New(text))
 	}
+	if _, shared := q.store.(SharedStore); shared {
+		// Failures another node recorded but did not report (it died in
+		// between) are reported first, as that node would have: the same
+		// recipients, so the same DSN id, which the store keeps once.
+		if err := q.report(workCtx, e); err != nil {
+			return q.storeFailed(e, "report failure", err)
+		}
+	}
 	for i := range e.Recipients {
 		r := &e.Recipients[i]
 		if r.State != StatePending || r.Held || r.NextAttempt.After(q.cfg.Now()) || ctx.Err() != nil {
