@@ -59,7 +59,7 @@ func BenchmarkVsPostfix(b *testing.B) {
 	cfg := vsConfig{N: envInt(b, "PASSERELLE_BENCH_N", 2000), Rounds: envInt(b, "PASSERELLE_BENCH_ROUNDS", 3),
 		Size: envInt(b, "PASSERELLE_BENCH_SIZE", 4096), LatencyN: envInt(b, "PASSERELLE_BENCH_LATENCY_N", 400)}
 	pf := startPostfixRelay(b)
-	srv := prosodytest.Start(b, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}})
+	srv := prosodytest.Start(b, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}, GlobalConfig: os.Getenv("PASSERELLE_BENCH_PROSODY") + "\n"})
 	drain := newDrainClient(b, srv)
 	if prof := os.Getenv("PASSERELLE_BENCH_CPUPROFILE"); prof != "" {
 		b.Setenv("PASSERELLE_CPUPROFILE", prof)
