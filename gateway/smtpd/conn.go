@@ -17,11 +17,15 @@ import (
 
 const (
 	readChunk = 4096
-	// smallStore is a connection's first read buffer: a read and a
-	// command line left over from the one before. An idle connection
-	// holds only this (10,000 idle connections: 80 MB less than with the
-	// full buffer, which holds a SASL line and is made when one comes).
-	smallStore = 2 * readChunk
+	// smallStore is a connection's own read buffer in command mode: a
+	// command line or a few pipelined ones. An idle connection holds only
+	// this. DATA is read through a dataStore buffer from the server's
+	// pool, given back once the connection is in command mode again with
+	// nothing buffered; a line longer than the buffer in hand (a SASL
+	// response, a long command) makes the connection a full buffer
+	// (Server.fullStore), kept until it closes.
+	smallStore = 1024
+	dataStore  = 2 * readChunk
 	// probeWindow is how long we listen for bytes a client sent too early
 	// (before the reply to DATA or STARTTLS).
 	probeWindow = 3 * time.Millisecond
@@ -52,7 +56,9 @@ type conn struct {
 	// Owned by the connection goroutine.
 	rw          io.ReadWriter // raw, or the *tls.Conn after STARTTLS
 	tls         *tls.Conn
-	store       []byte // backing array of buf
+	store       []byte // backing array of buf: small, a pooled dataStore, or a full one
+	small       []byte // the connection's own smallStore buffer
+	pooled      bool   // store came from srv.dataStores
 	buf         []byte // bytes read but not yet checked and handed on
 	out         []byte // checked bytes go-smtp has not read yet
 	outBuf      []byte // backing array of out
@@ -129,13 +135,13 @@ func (c *conn) fill(idle bool) error {
 	if c.rerr != nil {
 		return c.rerr
 	}
+	c.fitStore()
+	room := min(readChunk, len(c.store)/2) // the least a read gets
 	if len(c.buf) == 0 {
 		c.buf = c.store[:0]
-	} else if cap(c.buf)-len(c.buf) < readChunk {
-		if len(c.buf)+readChunk > len(c.store) {
-			// A line longer than the small buffer holds (a SASL
-			// response, a long command): the full buffer from now on.
-			c.store = make([]byte, c.srv.fullStore())
+	} else if cap(c.buf)-len(c.buf) < room {
+		if len(c.buf)+room > len(c.store) {
+			c.useStore(make([]byte, c.srv.fullStore()), false)
 		}
 		c.buf = c.store[:copy(c.store, c.buf)]
 	}
@@ -151,6 +157,32 @@ func (c *conn) fill(idle bool) error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+// fitStore picks the read buffer for the mode (see smallStore): a pooled
+// dataStore buffer for DATA, the connection's own small one again after.
+func (c *conn) fitStore() {
+	switch {
+	case c.mode == modeData && len(c.store) < dataStore:
+		c.useStore(*c.srv.dataStores.Get().(*[]byte), true)
+	case c.mode != modeData && c.pooled && len(c.buf) == 0:
+		c.useStore(c.small, false)
+		if cap(c.outBuf) > smallStore {
+			c.outBuf = nil // a DATA piece's worth
+		}
+	}
+}
+
+// useStore moves what is buffered to store, which is pooled if it came
+// from the server's pool, and gives the pooled buffer in use (if any)
+// back.
+func (c *conn) useStore(store []byte, pooled bool) {
+	n := copy(store, c.buf)
+	if c.pooled {
+		old := c.store
+		c.srv.dataStores.Put(&old)
+	}
+	c.store, c.buf, c.pooled = store, store[:n], pooled
 }
 
 // waiting reports whether the client has sent bytes go-smtp has not asked

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -68,5 +70,50 @@ func TestDataBufferOverLimit(t *testing.T) {
 	_, _, err := d.read(bytes.NewReader(make([]byte, max+2)), 0, max)
 	if !errors.Is(err, smtp.ErrDataTooLarge) {
 		t.Fatalf("err = %v, want ErrDataTooLarge", err)
+	}
+}
+
+// TestConnReadBuffers: a connection reads commands into its own small
+// buffer, DATA into a pooled one that goes back once it is in command mode
+// with nothing buffered, and moves to the full buffer, content kept, when
+// a line outgrows the buffer in hand.
+func TestConnReadBuffers(t *testing.T) {
+	srv, err := New(Config{Hostname: "mx.example.org", Router: memRouter{}, Sink: &memSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &bytes.Buffer{}
+	c := &conn{srv: srv, small: make([]byte, smallStore), rw: struct {
+		io.Reader
+		io.Writer
+	}{in, io.Discard}}
+	c.store = c.small
+	fill := func(s string) {
+		t.Helper()
+		in.WriteString(s)
+		if err := c.fill(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill("NOOP\r\n")
+	if &c.store[0] != &c.small[0] || c.pooled || string(c.buf) != "NOOP\r\n" {
+		t.Fatalf("command mode: store %d pooled %v buf %q", len(c.store), c.pooled, c.buf)
+	}
+	c.mode = modeData
+	fill("Subject: x\r\n")
+	if len(c.store) != dataStore || !c.pooled || string(c.buf) != "NOOP\r\nSubject: x\r\n" {
+		t.Fatalf("DATA: store %d pooled %v buf %q", len(c.store), c.pooled, c.buf)
+	}
+	c.mode, c.buf, c.outBuf = modeCommand, c.buf[:0], make([]byte, dataStore)
+	fill("QUIT\r\n")
+	if &c.store[0] != &c.small[0] || c.pooled || c.outBuf != nil || string(c.buf) != "QUIT\r\n" {
+		t.Fatalf("back in command mode: store %d pooled %v outBuf %d buf %q", len(c.store), c.pooled, cap(c.outBuf), c.buf)
+	}
+	long := strings.Repeat("p", smallStore-100)
+	c.buf = c.buf[:0]
+	fill(long)
+	fill("q\r\n")
+	if len(c.store) != srv.fullStore() || string(c.buf) != long+"q\r\n" {
+		t.Fatalf("long line: store %d buf of %d bytes", len(c.store), len(c.buf))
 	}
 }

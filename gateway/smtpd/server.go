@@ -25,6 +25,10 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+
+	// dataStores are the read buffers of connections in DATA (*[]byte of
+	// dataStore bytes).
+	dataStores sync.Pool
 }
 
 // New checks cfg, applies defaults and builds a Server.
@@ -37,6 +41,7 @@ func New(cfg Config) (*Server, error) {
 	if s.budget == nil {
 		s.budget = NewBudget(DefaultDataMemoryBudget)
 	}
+	s.dataStores.New = func() any { b := make([]byte, dataStore); return &b }
 	gs := smtp.NewServer(backend{s})
 	gs.Domain = c.Hostname
 	gs.MaxRecipients = c.MaxRecipients
@@ -114,8 +119,9 @@ func (s *Server) newConn(ctx context.Context, raw net.Conn, release func()) *con
 	c := &conn{
 		srv: s, raw: raw, rw: raw, sid: sid, ctx: ctx, release: release,
 		log:   s.log.With(zap.String("sid", sid), zap.String("remote", raw.RemoteAddr().String())),
-		store: make([]byte, smallStore),
+		small: make([]byte, smallStore),
 	}
+	c.store = c.small
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
