@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -157,17 +158,26 @@ func (c *Config) peerStorePath() string {
 // peerResolverAddr is peers.resolver or the first nameserver of
 // /etc/resolv.conf.
 func (c *Config) peerResolverAddr() (string, error) {
-	if c.Peers.Resolver != "" {
-		return c.Peers.Resolver, nil
+	addr, err := resolverAddr(c.Peers.Resolver)
+	if err != nil {
+		return "", fmt.Errorf("peers.resolver unset and %w", err)
+	}
+	return addr, nil
+}
+
+// resolverAddr is server, or the first nameserver of /etc/resolv.conf.
+func resolverAddr(server string) (string, error) {
+	if server != "" {
+		return server, nil
 	}
 	rc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 	if err != nil {
-		return "", fmt.Errorf("peers.resolver unset and /etc/resolv.conf unreadable: %w", err)
+		return "", fmt.Errorf("/etc/resolv.conf unreadable: %w", err)
 	}
 	if len(rc.Servers) == 0 {
-		return "", errors.New("peers.resolver unset and /etc/resolv.conf names no nameserver")
+		return "", errors.New("/etc/resolv.conf names no nameserver")
 	}
-	return rc.Servers[0] + ":" + rc.Port, nil
+	return net.JoinHostPort(rc.Servers[0], rc.Port), nil
 }
 
 // peerResolver builds the _passerelle record resolver from [peers].

@@ -50,6 +50,11 @@ type DeliveryConfig struct {
 	// MTASTS applies recipient domains' MTA-STS policies (RFC 8461) to
 	// domains without a tls_policy entry.
 	MTASTS bool `toml:"mta_sts"`
+	// DANE authenticates MX hosts of DNSSEC-signed domains by their TLSA
+	// records (RFC 7672), asking dns_server (else the first nameserver of
+	// /etc/resolv.conf), which must be a validating resolver on a trusted
+	// path: its AD bit is believed.
+	DANE bool `toml:"dane"`
 }
 
 // TLSPolicyEntry is one [[delivery.tls_policy]] table.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"passerelle/gateway/dane"
 	"path/filepath"
 	"time"
 
@@ -136,6 +137,13 @@ func (g *gateway) deliveryTarget() (*delivery.Target, error) {
 		pols.Dynamic = sts.TLSPolicy
 	}
 	c.TLSPolicy = pols.Policy
+	if dc.DANE && dc.Smarthost.Addr == "" {
+		addr, err := resolverAddr(dc.DNSServer)
+		if err != nil {
+			return nil, fmt.Errorf("delivery.dane: %w", err)
+		}
+		c.DANE = &dane.Resolver{Server: addr}
+	}
 	if sh := dc.Smarthost; sh.Addr != "" {
 		c.Smarthost = &delivery.Smarthost{Addr: sh.Addr, ImplicitTLS: sh.TLS == "implicit",
 			Plaintext: sh.TLS == "none", Username: sh.Username}

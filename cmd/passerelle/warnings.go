@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -35,6 +37,11 @@ func (c *Config) warnings() []string {
 			ws = append(ws, fmt.Sprintf(`policy.addresses.%q.encryption = "none": mail to that address is delivered to XMPP unencrypted`, a))
 		}
 	}
+	if d := c.Delivery; d.DANE && d.Smarthost.Addr == "" {
+		if addr, err := resolverAddr(d.DNSServer); err == nil && !loopbackAddr(addr) {
+			ws = append(ws, fmt.Sprintf("delivery.dane: the resolver %s is not on loopback: the AD bit DANE believes can be forged between it and the gateway; run a validating resolver (unbound) on this host and set delivery.dns_server", addr))
+		}
+	}
 	if c.Spool.Dir != "" && onTmpfs(c.Spool.Dir) {
 		ws = append(ws, fmt.Sprintf("spool.dir %s is on tmpfs: accepted mail is lost at the next reboot or power cut, although every 250 promised it was stored", c.Spool.Dir))
 	}
@@ -54,4 +61,14 @@ func onTmpfs(dir string) bool {
 			return false
 		}
 	}
+}
+
+// loopbackAddr reports whether host:port names a loopback address.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -21,6 +21,9 @@ func TestWarnings(t *testing.T) {
 			c.Policy.Domains = map[string]RuleConfig{"b.example": {Encryption: "none"}, "a.example": {Encryption: "required"}}
 			c.Policy.Addresses = map[string]RuleConfig{"x@b.example": {Encryption: "none"}}
 		}, want: []string{`policy.encryption = "none"`, `policy.domains."b.example".encryption`, `policy.addresses."x@b.example"`}, wantN: 3},
+		{name: "DANE with a remote resolver", edit: func(c *Config) { c.Delivery.DANE, c.Delivery.DNSServer = true, "192.0.2.53:53" },
+			want: []string{"delivery.dane: the resolver 192.0.2.53:53 is not on loopback"}, wantN: 1},
+		{name: "DANE with a local resolver", edit: func(c *Config) { c.Delivery.DANE, c.Delivery.DNSServer = true, "127.0.0.1:53" }, wantN: 0},
 		{name: "spool on tmpfs", edit: func(c *Config) { c.Spool.Dir = "/dev/shm/passerelle-not-made/spool" },
 			want: []string{"is on tmpfs"}, wantN: 1},
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"passerelle/gateway/dane"
 	"strings"
 	"time"
 
@@ -98,6 +99,15 @@ func ParseTLSLevel(s string) (TLSLevel, error) {
 // required reports whether the level refuses to deliver without TLS.
 func (l TLSLevel) required() bool { return l == TLSEncrypt || l == TLSVerify }
 
+// DANE looks up what RFC 7672 needs (*dane.Resolver).
+type DANE interface {
+	// SecureMX reports whether domain's MX answer is DNSSEC-validated.
+	SecureMX(ctx context.Context, domain string) (bool, error)
+	// TLSA returns the TLSA records of host's SMTP service on port and
+	// whether the answer is validated; an error means the lookup failed.
+	TLSA(ctx context.Context, host string, port int) ([]dane.Record, bool, error)
+}
+
 // AddressHasher turns an address into what may appear in logs.
 type AddressHasher func(addr string) string
 
@@ -122,6 +132,10 @@ type Config struct {
 	Smarthost *Smarthost
 	// TLSPolicy, if set, decides per domain whether TLS is required.
 	TLSPolicy TLSPolicy
+	// DANE, if set, authenticates MX hosts by their DNSSEC-signed TLSA
+	// records (RFC 7672; gateway/dane): for domains whose MX answer is
+	// secure, it takes precedence over TLSPolicy.
+	DANE DANE
 	// RootCAs verifies MX certificates when a policy requires TLS; nil
 	// means the system roots.
 	RootCAs *x509.CertPool

@@ -2,11 +2,13 @@ package delivery
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"passerelle/gateway/dane"
 	"strconv"
 	"time"
 
@@ -128,18 +130,29 @@ func (t *Target) sendMX(ctx context.Context, domain string, m *Message) error {
 	if err != nil {
 		return err
 	}
+	secure, err := t.secureMX(ctx, domain, pol)
+	if err != nil {
+		return err
+	}
 	var skipped error
 	for _, h := range hosts {
 		if pol.AllowMX != nil && !pol.AllowMX(h) {
 			skipped = worse(skipped, localFailure(false, "4.7.5", "%s: MX host not allowed by TLS policy", h))
 			continue
 		}
+		hpol := pol
+		if secure {
+			if hpol, err = t.danePolicy(ctx, h, pol, m); err != nil {
+				skipped = worse(skipped, err)
+				continue
+			}
+		}
 		addrs, err := t.hostAddrs(ctx, h, implicit)
 		if err != nil {
 			skipped = worse(skipped, err)
 			continue
 		}
-		done, err := t.tryAddrs(ctx, h, addrs, pol, m)
+		done, err := t.tryAddrs(ctx, h, addrs, hpol, m)
 		if done {
 			return err
 		}
@@ -149,6 +162,47 @@ func (t *Target) sendMX(ctx context.Context, domain string, m *Message) error {
 		return localFailure(true, "5.4.4", "%s: no mail exchanger", domain)
 	}
 	return skipped
+}
+
+// secureMX reports whether DANE applies to domain's MX hosts: DANE is
+// configured, the domain's TLS policy is not "none", and its MX answer is
+// DNSSEC-validated.
+func (t *Target) secureMX(ctx context.Context, domain string, pol Policy) (bool, error) {
+	if t.cfg.DANE == nil || pol.Level == TLSNone {
+		return false, nil
+	}
+	secure, err := t.cfg.DANE.SecureMX(ctx, domain)
+	if err != nil {
+		return false, localFailure(false, "4.4.3", "DNSSEC MX lookup of %s: %v", domain, err)
+	}
+	return secure, nil
+}
+
+// danePolicy is the TLS policy of MX host h of a secure domain (RFC 7672
+// §2.2): usable TLSA records make TLS mandatory and verified against them
+// (over MTA-STS, RFC 8461 §2); secure records none of which is usable
+// still make it mandatory, unauthenticated; no records, or an insecure
+// answer, leave pol. A failed lookup makes the host unusable.
+func (t *Target) danePolicy(ctx context.Context, h string, pol Policy, m *Message) (Policy, error) {
+	recs, secure, err := t.cfg.DANE.TLSA(ctx, h, t.cfg.Port)
+	switch {
+	case err != nil:
+		return pol, localFailure(false, "4.7.5", "%s: TLSA lookup failed: %v", h, err)
+	case !secure || len(recs) == 0:
+		return pol, nil
+	}
+	usable := dane.Usable(recs)
+	if len(usable) == 0 {
+		t.log.Info("DANE: TLSA records, none usable: TLS required, unauthenticated", zap.String("id", m.ID), zap.String("host", h))
+		if strength(pol.Level) < strength(TLSEncrypt) {
+			pol.Level = TLSEncrypt
+		}
+		return pol, nil
+	}
+	t.log.Debug("DANE: TLS verified by TLSA", zap.String("id", m.ID), zap.String("host", h), zap.Int("records", len(usable)))
+	pol.Level = TLSVerify
+	pol.Verify = func(host string, cs tls.ConnectionState) error { return dane.Verify(usable, host, cs, time.Now()) }
+	return pol, nil
 }
 
 // tryAddrs tries each address of host; done is true when no other host

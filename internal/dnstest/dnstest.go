@@ -181,6 +181,17 @@ func (s *Server) SetMX(name string, pref uint16, host string) {
 	s.set(name, dns.TypeMX, &dns.MX{Hdr: hdr(name, dns.TypeMX), Preference: pref, Mx: canon(host)})
 }
 
+// SetTLSA replaces name's TLSA records (RFC 6698), e.g. name
+// "_25._tcp.mx.example" and data the certificate association, hex.
+func (s *Server) SetTLSA(name string, usage, selector, matching uint8, data ...string) {
+	var rrs []dns.RR
+	for _, d := range data {
+		rrs = append(rrs, &dns.TLSA{Hdr: hdr(name, dns.TypeTLSA), Usage: usage, Selector: selector,
+			MatchingType: matching, Certificate: d})
+	}
+	s.set(name, dns.TypeTLSA, rrs...)
+}
+
 // SetTXT replaces name's TXT records: one record per value, each value split
 // into 255-byte character-strings (RFC 1035 §3.3.14). No values removes them.
 func (s *Server) SetTXT(name string, values ...string) {
