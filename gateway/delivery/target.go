@@ -199,7 +199,7 @@ func (t *Target) danePolicy(ctx context.Context, h string, pol Policy, m *Messag
 		}
 		return pol, nil
 	}
-	t.log.Debug("DANE: TLS verified by TLSA", zap.String("id", m.ID), zap.String("host", h), zap.Int("records", len(usable)))
+	t.log.Debug("DANE: TLS must verify against TLSA", zap.String("id", m.ID), zap.String("host", h), zap.Int("records", len(usable)))
 	pol.Level = TLSVerify
 	pol.Verify = func(host string, cs tls.ConnectionState) error { return dane.Verify(usable, host, cs, time.Now()) }
 	return pol, nil
