@@ -7,7 +7,7 @@ FUZZTIME ?= 10000x
 BIN      := bin/passerelle
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps test test-long test-ejabberd unit fuzz check bench stress demo clean
+.PHONY: all build deps test test-long test-ejabberd test-cluster unit fuzz check bench stress demo clean
 
 all: build
 
@@ -24,6 +24,9 @@ deps:
 # the 25 MB mail. They take about half of the end-to-end time, so they have
 # their own target, which CI (.ci/run) runs right after `make test`.
 E2E_LONG := ^(TestPeerRoute|TestRelayMode|TestCrashLosesNothing|TestOMEMOCrashLosesNothing|TestForwardLargeMail)$$
+# The shared-queue scenario (three nats-server nodes, two passerelle nodes,
+# SIGKILLs): its own target, run by CI after make test-long.
+E2E_CLUSTER := ^TestSharedQueueCluster$$
 
 # test: unit and end-to-end tests against real peers, with the race detector,
 # then every fuzz target briefly. `make test-long` runs the long scenarios.
@@ -31,7 +34,7 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -count=1 -timeout 9m -skip 'Ejabberd' $$($(GO) list ./... | grep -v -e /e2e -e /internal/ejabberdtest)
 	@echo "end-to-end tests against real Prosody, Postfix, swaks, GnuPG and python3-omemo (verbose: they report what they measured)"
-	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v -skip '$(E2E_LONG)' ./e2e/
+	$(GO) test -race -shuffle=on -count=1 -timeout 9m -v -skip '$(E2E_LONG)|$(E2E_CLUSTER)' ./e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 # test-long: the long end-to-end scenarios (see E2E_LONG); CI runs it after
@@ -43,6 +46,13 @@ test-long: deps
 # (e2e/xmppserver_test.go) starts: every forward and reverse test, and the
 # inbound-verification and submission ones.
 E2E_EJABBERD := ^(TestForward|TestReverse|TestInbound|TestSubmission)
+
+# test-cluster: the shared queue on NATS JetStream end to end (README, "More
+# than one node"): a three-node nats-server cluster (R3, one node killed once),
+# two passerelle nodes under smtp-source load, one of them SIGKILLed three
+# times; counts accepted, delivered, duplicates, lost and DSNs.
+test-cluster: deps
+	$(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_CLUSTER)' ./e2e/
 
 # test-ejabberd: internal/ejabberdtest's own tests and the unit-level
 # *Ejabberd* tests (make test skips those), then E2E_EJABBERD with

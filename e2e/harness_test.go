@@ -72,6 +72,7 @@ type gwConfig struct {
 	Extra           string // raw TOML appended at the end
 	Top             string // raw TOML at the top level, before any table
 	XMPPExtra       string // raw TOML inside [xmpp]
+	SpoolExtra      string // raw TOML inside [spool]
 	// Inbound is raw TOML inside [inbound]; empty: verify = false, so
 	// that no test waits on DNS (the tests run without a network).
 	Inbound string
@@ -103,6 +104,7 @@ workers = 4
 retry_initial = "{{.RetryInitial}}"
 retry_max = "{{if .RetryMax}}{{.RetryMax}}{{else}}2s{{end}}"
 lifetime = "1h"
+{{.SpoolExtra}}
 [xmpp]
 component_addr = "{{.ComponentAddr}}"
 component_domain = "{{.ComponentDomain}}"

@@ -25,13 +25,19 @@ type smtpSource struct {
 // startSMTPSource runs `smtp-source -v -N -m n -l size -t to addr`.
 func startSMTPSource(t testing.TB, addr, to string, n, size int) *smtpSource {
 	t.Helper()
+	return startSMTPSourceArgs(t, "-v", "-N", "-d", "-s", "1", "-m", itoa(n), "-l", itoa(size),
+		"-f", "sender@remote.example", "-t", to, addr)
+}
+
+// startSMTPSourceArgs runs smtp-source with args (which must include -v).
+func startSMTPSourceArgs(t testing.TB, args ...string) *smtpSource {
+	t.Helper()
 	path, err := exec.LookPath("smtp-source")
 	if err != nil {
 		t.Fatalf("smtp-source (Postfix) is not installed: run `make deps`: %v", err)
 	}
 	s := &smtpSource{done: make(chan struct{}), refused: map[string]int{}}
-	s.cmd = exec.Command(path, "-v", "-N", "-d", "-s", "1", "-m", itoa(n), "-l", itoa(size),
-		"-f", "sender@remote.example", "-t", to, addr)
+	s.cmd = exec.Command(path, args...)
 	out, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

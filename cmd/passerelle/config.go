@@ -120,6 +120,10 @@ type SpoolConfig struct {
 	Lifetime     Duration `toml:"lifetime"`
 	DelayWarning Duration `toml:"delay_warning"` // one delay DSN per recipient pending this long; 0: none
 	Postmaster   string   `toml:"postmaster"`
+	// Backend is "file" (default: the embedded spool in Dir) or
+	// "jetstream" (one queue shared by several nodes; config_spool.go).
+	Backend   string          `toml:"backend"`
+	JetStream JetStreamConfig `toml:"jetstream"`
 }
 
 // XMPPConfig is the XEP-0114 component link to the XMPP server.
@@ -382,6 +386,7 @@ func (c *Config) resolvePaths(base string) {
 		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
 		&c.Peers.Store, &c.Peers.DedupDir,
 		&c.Relay.DedupDir, &c.Relay.KeyDir, &c.Relay.TLSCA, &c.Relay.Password.File,
+		&c.Spool.JetStream.CredentialsFile, &c.Spool.JetStream.Password.File, &c.Spool.JetStream.Token.File,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)

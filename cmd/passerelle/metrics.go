@@ -132,6 +132,9 @@ func (m *metrics) Plaintext(path string) {
 // (from the running scheduler, not the disk) and the XMPP link's state.
 func (m *metrics) watch(q *queue.Queue, linkUp func() bool, now func() time.Time) {
 	m.reg.MustRegister(newQueueCollector(q, now))
+	if ss, ok := q.Store().(*sharedSpool); ok {
+		m.watchShared(ss)
+	}
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "passerelle_xmpp_link_up",
 		Help: "1 while the XMPP component link is up, else 0."}, func() float64 {
 		if linkUp() {
@@ -220,6 +223,9 @@ func (g *gateway) ready() error {
 	if err := probeWritable(g.cfg.Spool.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("spool not writable: %w", err))
 	}
+	if ss, ok := g.store.(*sharedSpool); ok && !ss.Connected() {
+		errs = append(errs, errors.New("shared spool: not connected to the NATS cluster"))
+	}
 	if !g.component.Connected() {
 		errs = append(errs, errors.New("xmpp component link down"))
 	}
@@ -252,4 +258,30 @@ func (h *healthServer) serve(ctx context.Context, log *zap.Logger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
+}
+
+// watchShared adds the gauges of a node on the shared spool: its name (the
+// queue gauges above count what this node holds; Prometheus's instance
+// label, or node here, tells the nodes apart) and the whole queue's size.
+func (m *metrics) watchShared(s *sharedSpool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "passerelle_node_info",
+		Help:        "1, labelled with this node's name and spool backend.",
+		ConstLabels: prometheus.Labels{"node": s.Node(), "spool": spoolJetStream}}, func() float64 { return 1 }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "passerelle_shared_spool_records",
+		Help: "Messages in the shared spool, all nodes' (quarantined ones included); -1 if the cluster does not answer."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := s.Records(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "passerelle_shared_spool_connected",
+		Help: "1 while this node is connected to the NATS cluster, else 0."}, func() float64 {
+		if s.Connected() {
+			return 1
+		}
+		return 0
+	}))
 }

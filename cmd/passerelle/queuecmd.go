@@ -52,6 +52,9 @@ func queueCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Spool.Backend == spoolJetStream {
+		return sharedQueueCmd(ctx, stdout, cfg, sub, ids, *all, *silent)
+	}
 	if sub == "list" {
 		envs, damaged, err := queue.Snapshot(cfg.Spool.Dir)
 		if err != nil {

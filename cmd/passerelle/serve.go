@@ -44,7 +44,7 @@ type gateway struct {
 	resolver  *keys.Resolver
 	omemo     *omemo.Store // puppet OMEMO devices, keys.dir/omemo
 	pepSource *pep.Source  // users' PEP nodes, through the component
-	store     *queue.FileStore
+	store     spoolStore
 	queue     *queue.Queue
 	component *xmpp.Component
 	mux       *xmpp.Mux
@@ -154,9 +154,9 @@ func build(ctx context.Context, cfg *Config, log *zap.Logger) (*gateway, error) 
 	if !cfg.relayClient() { // a relay client's account answers no disco or key queries
 		responder.Register(g.mux)
 	}
-	store, damaged, err := queue.Open(ctx, cfg.Spool.Dir, log)
+	store, damaged, err := openSpool(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("open spool: %w", err)
+		return nil, err
 	}
 	g.store = store
 	if err := g.buildQueue(); err != nil {
@@ -234,8 +234,12 @@ func (g *gateway) buildComponent() error {
 }
 
 func (g *gateway) buildQueue() error {
-	targets := map[string]queue.Target{forward.RouteXMPP: &forward.Target{Sender: g.component, Log: g.log,
-		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Plaintext: func() { g.metrics.Plaintext("forward") }, Known: g.knownUser}}
+	ft := &forward.Target{Sender: g.component, Log: g.log,
+		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Plaintext: func() { g.metrics.Plaintext("forward") }, Known: g.knownUser}
+	if g.cfg.Spool.Backend == spoolJetStream {
+		ft.Domain = g.cfg.XMPP.ComponentDomain // each node its own component domain (README, "More than one node")
+	}
+	targets := map[string]queue.Target{forward.RouteXMPP: ft}
 	if err := g.reverseTargets(targets); err != nil { // "smtp" and "xmpp-notice"
 		return err
 	}

@@ -174,6 +174,13 @@ func (s SpoolConfig) validate() []error {
 	if s.Postmaster != "" && !strings.Contains(s.Postmaster, "@") {
 		errs = append(errs, fmt.Errorf("spool.postmaster: %q is not an address", s.Postmaster))
 	}
+	switch s.Backend {
+	case "", spoolFile:
+	case spoolJetStream:
+		errs = append(errs, s.JetStream.validate(s.Lifetime.Duration)...)
+	default:
+		errs = append(errs, fmt.Errorf("spool.backend: %q: want %q or %q", s.Backend, spoolFile, spoolJetStream))
+	}
 	return errs
 }
 

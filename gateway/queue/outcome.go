@@ -40,6 +40,10 @@ func (q *Queue) apply(e *Envelope, r *Recipient, err error) {
 // it is a valid permanent code, else def; an expiry reports def unless
 // the Diagnostic names a permanent ExpiryStatus.
 func (q *Queue) fail(r *Recipient, err error, def string, expired bool) {
+	failRecipient(r, err, def, expired)
+}
+
+func failRecipient(r *Recipient, err error, def string, expired bool) {
 	r.State = StateFailed
 	r.NextAttempt = time.Time{}
 	r.LastError = sanitize(err.Error())

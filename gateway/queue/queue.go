@@ -52,6 +52,9 @@ func New(cfg Config) (*Queue, error) {
 	}, nil
 }
 
+// Store returns the store the queue delivers from.
+func (q *Queue) Store() Store { return q.store }
+
 // Put spools a message durably (see [Store].Put) and hands it to the
 // scheduler. It is what smtpd and the XMPP bridge call before they
 // acknowledge a message. It may be called before or while Run runs.

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -153,4 +155,39 @@ func (d *dispatcher) release() {
 // size and SHA-256, as [Store].OpenBody requires.
 func CheckedBody(r io.Reader, c io.Closer, want Body) io.ReadCloser {
 	return &checkedReader{r: r, c: c, want: want, h: sha256.New()}
+}
+
+// Operator applies an operator command (`passerelle queue retry|hold|
+// release|delete`) to e as the scheduler does (control.go), for a shared
+// store, where the command changes the stored state directly rather than
+// going through the node that holds the message. It reports whether e
+// changed. delete fails the open recipients with 5.0.0; the node that
+// next claims the message sends the DSN and removes it.
+func Operator(op string, e *Envelope, now time.Time) (bool, error) {
+	changed := false
+	for i := range e.Recipients {
+		r := &e.Recipients[i]
+		if r.State != StatePending {
+			continue
+		}
+		switch op {
+		case "retry":
+			if !r.Held {
+				r.NextAttempt, changed = now, true
+			}
+		case "hold":
+			r.Held, changed = true, changed || !r.Held
+		case "release":
+			if r.Held {
+				r.Held, r.NextAttempt, changed = false, now, true
+			}
+		case "delete":
+			r.Held = false
+			failRecipient(r, Permanent(errors.New("deleted from the queue by the operator")), "5.0.0", false)
+			changed = true
+		default:
+			return false, fmt.Errorf("queue: unknown operator command %q", op)
+		}
+	}
+	return changed, nil
 }

@@ -41,7 +41,19 @@ type Target struct {
 	// user list or the directory); a recipient whose key was found is
 	// known anyway. nil: only those.
 	Known func(addr string) bool
+	// Domain, when set, is this node's component domain on a shared spool
+	// where each node has its own (Prosody takes one connection per
+	// component): mail another node accepted names that node's puppet as
+	// the sender. Plaintext mail is sent from the same puppet on Domain;
+	// end-to-end encrypted mail was signed with the other node's puppet
+	// key, so only that node can send it: it is retried here (RetryAfter
+	// CrossNodeRetry) until that node claims it.
+	Domain string
 }
+
+// CrossNodeRetry is how soon encrypted mail sealed by another node's
+// puppet is handed back for that node to claim.
+const CrossNodeRetry = 30 * time.Second
 
 // Deliver sends the recipient's stanza. XMPP errors that cannot change on a
 // retry (unknown user, forbidden) are permanent and produce a DSN.
@@ -56,6 +68,14 @@ func (t *Target) Deliver(ctx context.Context, d *queue.Delivery) error {
 	from, err2 := jid.Parse(p[ParamFrom])
 	if err := errors.Join(err1, err2); err != nil || p[ParamOriginID] == "" {
 		return queue.Permanent(fmt.Errorf("forward: bad recipient parameters: %w", err))
+	}
+	if t.Domain != "" && from.Domainpart() != t.Domain {
+		if p[ParamEnc] != "none" {
+			return queue.RetryAfter(fmt.Errorf("forward: sealed by the puppet on %s; left for the node serving it", from.Domainpart()), CrossNodeRetry)
+		}
+		if from, err1 = jid.New(from.Localpart(), t.Domain, ""); err1 != nil {
+			return queue.Permanent(fmt.Errorf("forward: puppet on %s: %w", t.Domain, err1))
+		}
 	}
 	body, err := t.readBody(ctx, d)
 	if err != nil {

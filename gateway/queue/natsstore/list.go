@@ -88,3 +88,16 @@ func (s *Store) read(ctx context.Context, id string) (*queue.Envelope, *queue.Da
 	}
 	return e, nil, nil
 }
+
+// Records is how many put records the stream holds now: every node's
+// messages, quarantined ones included.
+func (s *Store) Records(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, temporary("stream info", err)
+	}
+	return info.State.Msgs, nil
+}
+
+// Connected reports whether the connection to the cluster is up.
+func (s *Store) Connected() bool { return s.nc.IsConnected() }
