@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -183,9 +185,32 @@ func TestSharedQueueCluster(t *testing.T) {
 			t.Errorf("gateway %s did not run on the shared spool", g.cfg.ComponentDomain)
 		}
 	}
-	out, err := exec.Command(binary, "queue", "list", "-c", g1.path).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "0 message(s)") {
+	// What got no 250 the client saw (a node killed between storing and
+	// replying) is delivered too: the queue empties.
+	var out []byte
+	var err error
+	listStart := time.Now()
+	defer func() { t.Logf("queue list showed the shared queue empty after %v", time.Since(listStart).Round(time.Second)) }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		out, err = exec.Command(binary, "queue", "list", "-c", g1.path).CombinedOutput()
+		if (err == nil && strings.Contains(string(out), "\n0 message(s)")) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(string(out), "\n0 message(s)") {
 		t.Errorf("passerelle queue list on the shared queue: %v; want it empty:\n%.800s", err, out)
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && len(f[0]) == 26 {
+				for _, g := range []*gateway{g1, g2} {
+					b, _ := os.ReadFile(filepath.Join(g.cfg.Dir, "passerelle.log"))
+					for _, l := range strings.Split(string(b), "\n") {
+						if strings.Contains(l, f[0]) && !strings.Contains(l, "xmpp.trace") {
+							t.Logf("%s: %.300s", g.cfg.ComponentDomain, l)
+						}
+					}
+				}
+			}
+		}
 	}
 }
 

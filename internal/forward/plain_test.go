@@ -134,3 +134,42 @@ func encodeChildren(t *testing.T, m xmpp.Message) string {
 	}
 	return b.String()
 }
+
+// TestTargetOtherNodesPuppet: on a shared spool each node has its own
+// component domain. Plaintext mail another node accepted goes out from the
+// same puppet on this node's domain; encrypted mail, sealed by the other
+// node's puppet, is handed back (temporary, RetryAfter) and not sent.
+func TestTargetOtherNodesPuppet(t *testing.T) {
+	for _, tc := range []struct {
+		name, enc, from, wantFrom string
+		wantSent                  bool
+	}{
+		{"plaintext, other node", "none", `bob\40remote.example@mail1.example.org`, `bob\40remote.example@mail2.example.org`, true},
+		{"plaintext, this node", "none", `bob\40remote.example@mail2.example.org`, `bob\40remote.example@mail2.example.org`, true},
+		{"ox, other node", "ox", `bob\40remote.example@mail1.example.org`, "", false},
+		{"ox, this node", "ox", `bob\40remote.example@mail2.example.org`, `bob\40remote.example@mail2.example.org`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &fakeSender{connected: true}
+			tg := &Target{Sender: s, Domain: "mail2.example.org"}
+			body := "Subject: x\r\n\r\nhi\r\n"
+			if tc.enc == "ox" {
+				body = "ciphertext"
+			}
+			err := tg.Deliver(context.Background(), delivery(queue.Recipient{Params: map[string]string{ParamJID: "alice@example.org",
+				ParamFrom: tc.from, ParamOriginID: "o1", ParamEnc: tc.enc}}, []byte(body)))
+			if !tc.wantSent {
+				if err == nil || queue.IsPermanent(err) || len(s.sent) != 0 {
+					t.Fatalf("Deliver = %v, %d sent; want a temporary error and nothing sent", err, len(s.sent))
+				}
+				if d, ok := queue.RetryDelay(err); !ok || d != CrossNodeRetry {
+					t.Fatalf("retry after %v (%v), want %v", d, ok, CrossNodeRetry)
+				}
+				return
+			}
+			if err != nil || len(s.sent) != 1 || s.sent[0].From.String() != tc.wantFrom {
+				t.Fatalf("Deliver = %v, sent %+v; want one stanza from %s", err, s.sent, tc.wantFrom)
+			}
+		})
+	}
+}
