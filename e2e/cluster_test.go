@@ -190,7 +190,9 @@ func TestSharedQueueCluster(t *testing.T) {
 	var out []byte
 	var err error
 	listStart := time.Now()
-	defer func() { t.Logf("queue list showed the shared queue empty after %v", time.Since(listStart).Round(time.Second)) }()
+	defer func() {
+		t.Logf("queue list showed the shared queue empty after %v", time.Since(listStart).Round(time.Second))
+	}()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
 		out, err = exec.Command(binary, "queue", "list", "-c", g1.path).CombinedOutput()
 		if (err == nil && strings.Contains(string(out), "\n0 message(s)")) || time.Now().After(deadline) {
