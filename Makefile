@@ -63,7 +63,7 @@ test-cluster: deps
 test-ejabberd: deps
 	bash scripts/deps-ejabberd.sh
 	$(GO) test -race -count=1 -timeout 5m -v ./internal/ejabberdtest/
-	$(GO) test -race -count=1 -timeout 5m -run 'Ejabberd' $$($(GO) list ./... | grep -v -e /e2e -e /internal/ejabberdtest)
+	$(GO) test -race -count=1 -timeout 5m -run 'Ejabberd' $$(grep -rl --include='*_test.go' '^func Test[A-Za-z0-9_]*Ejabberd' . | xargs -n1 dirname | sort -u)
 	PASSERELLE_XMPP_SERVER=ejabberd $(GO) test -race -count=1 -timeout 15m -v -run '$(E2E_EJABBERD)' ./e2e/
 
 unit:

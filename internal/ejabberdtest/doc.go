@@ -23,7 +23,8 @@
 // ejabberd user and talks to the node over distribution; accounts are
 // registered over mod_http_api instead. Readiness is the three ports
 // accepting; Stop signals the process group (SIGTERM, SIGKILL after 15 s)
-// and waits; StartAgain reuses the ports and the mnesia data.
+// and waits; StartAgain reuses the ports and the mnesia data. At the end
+// of the test the group is killed outright: its data is thrown away.
 //
 // PEP (XEP-0163) serves XEP-0373 keys from nodes the deploy file forces
 // open (force_node_config on urn:xmpp:openpgp:0:public-keys*).

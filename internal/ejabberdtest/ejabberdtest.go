@@ -86,9 +86,7 @@ func Start(t testing.TB, opts Options) *Server {
 		if t.Failed() {
 			s.DumpLog()
 		}
-		if err := s.Stop(); err != nil {
-			t.Logf("ejabberdtest: stop: %v", err)
-		}
+		s.halt()
 	})
 	if err := s.start(); err != nil {
 		t.Fatalf("ejabberdtest: %v", err)
