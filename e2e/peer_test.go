@@ -285,7 +285,7 @@ func TestPeerRoute(t *testing.T) {
 		if err := p.sendA("alice@a.example", "carol@b.example", b.String()); err != nil {
 			t.Fatalf("A's MX: %v", err)
 		}
-		c := p.mta.wait(t, marker, 120*time.Second)
+		c := p.mta.wait(t, "end of "+marker, 120*time.Second) // the last line: the sink has written it all
 		if got := stripTrace(c.crlf()); got != b.String() {
 			t.Fatalf("B's MTA got %d bytes apart from trace fields, want the %d sent", len(got), b.Len())
 		}
