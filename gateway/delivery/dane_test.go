@@ -53,6 +53,8 @@ func TestDANE(t *testing.T) {
 		{name: "secure MX, insecure TLSA: ignored", mxSecure: true, tlsa: other, wantTLS: true},
 		{name: "secure MX, no TLSA: opportunistic, plaintext allowed", plainSrv: true, mxSecure: true},
 		{name: "policy none: DANE not consulted", plainSrv: true, mxSecure: true, tlsa: match, tlsaAD: true, policy: TLSNone},
+		{name: "MTA-STS enforce (verify) and DANE: DANE authenticates a certificate no CA signed", mxSecure: true, tlsa: match, tlsaAD: true, policy: TLSVerify, wantTLS: true},
+		{name: "verify without DANE: the untrusted certificate fails", mxSecure: false, tlsa: match, tlsaAD: true, policy: TLSVerify, wantErr: "4.7.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := withTLS
