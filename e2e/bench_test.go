@@ -205,8 +205,15 @@ no_key = "reject"
 // 8 spool workers) except greet_delay, which would only add 1 s per
 // connection, and inbound.verify, whose DNS lookups have no server here.
 func startLoadGateway(b *testing.B, srv *prosodytest.Server) *gateway {
-	cfg := gwConfig{Dir: b.TempDir(), ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
-		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain}
+	return startLoadGatewayOn(b, srv, srv.Component, srv.ComponentSecret, "", "")
+}
+
+// startLoadGatewayOn is startLoadGateway on another component domain of
+// srv, with spool lines added to [spool] and tail appended (the shared
+// queue's bench row).
+func startLoadGatewayOn(b *testing.B, srv *prosodytest.Server, component, secret, spool, tail string) *gateway {
+	cfg := gwConfig{Dir: b.TempDir(), ComponentAddr: srv.ComponentAddr, ComponentDomain: component,
+		ComponentSecret: secret, Domain: srv.Domain}
 	cfg.defaults(b)
 	g := &gateway{t: b, cfg: cfg, path: filepath.Join(cfg.Dir, "passerelle.toml")}
 	var buf bytes.Buffer
@@ -217,6 +224,10 @@ func startLoadGateway(b *testing.B, srv *prosodytest.Server) *gateway {
 	if w := os.Getenv("PASSERELLE_BENCH_WORKERS"); w != "" { // spool.workers, to see what it changes
 		conf = bytes.Replace(conf, []byte("[spool]\n"), []byte("[spool]\nworkers = "+w+"\n"), 1)
 	}
+	if spool != "" {
+		conf = bytes.Replace(conf, []byte("[spool]\n"), []byte("[spool]\n"+spool), 1)
+	}
+	conf = append(conf, tail...)
 	if err := os.WriteFile(g.path, conf, 0o600); err != nil {
 		b.Fatal(err)
 	}

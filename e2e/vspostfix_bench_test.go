@@ -59,13 +59,14 @@ func BenchmarkVsPostfix(b *testing.B) {
 	cfg := vsConfig{N: envInt(b, "PASSERELLE_BENCH_N", 2000), Rounds: envInt(b, "PASSERELLE_BENCH_ROUNDS", 3),
 		Size: envInt(b, "PASSERELLE_BENCH_SIZE", 4096), LatencyN: envInt(b, "PASSERELLE_BENCH_LATENCY_N", 400)}
 	pf := startPostfixRelay(b)
-	srv := prosodytest.Start(b, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}, GlobalConfig: os.Getenv("PASSERELLE_BENCH_PROSODY") + "\n"})
+	srv := prosodytest.Start(b, prosodytest.Options{Users: map[string]string{"alice": "alice-pw"}, GlobalConfig: os.Getenv("PASSERELLE_BENCH_PROSODY") + "\n",
+		ExtraConfig: fmt.Sprintf("Component %q\n  component_secret = %q\n", sharedComponent, sharedSecret)})
 	drain := newDrainClient(b, srv)
 	if prof := os.Getenv("PASSERELLE_BENCH_CPUPROFILE"); prof != "" {
 		b.Setenv("PASSERELLE_CPUPROFILE", prof)
 	}
 	g := startLoadGateway(b, srv)
-	systems := []vsSystem{&vsPasserelle{g: g, srv: srv, drain: drain}, &vsPostfix{p: pf}}
+	systems := []vsSystem{&vsPasserelle{g: g, srv: srv, drain: drain}, &vsPostfix{p: pf}, startSharedSystem(b, srv, drain)}
 	for _, s := range systems {
 		if err := vsWarmUp(s); err != nil {
 			b.Fatalf("%s warm-up: %v", s.name(), err)
@@ -124,8 +125,9 @@ type vsPasserelle struct {
 	drain *drainClient
 }
 
-func (p *vsPasserelle) name() string { return "passerelle" }
-func (p *vsPasserelle) addr() string { return p.g.cfg.MXAddr }
+func (p *vsPasserelle) name() string              { return "passerelle" }
+func (p *vsPasserelle) passerelle() *vsPasserelle { return p }
+func (p *vsPasserelle) addr() string              { return p.g.cfg.MXAddr }
 func (p *vsPasserelle) queued() (int, error) {
 	if p.spool == nil {
 		p.spool = queue.NewCounter(p.g.cfg.Dir + "/spool")
@@ -190,7 +192,10 @@ func vsWarmUp(s vsSystem) error {
 
 func vsRound(s vsSystem, cfg vsConfig, round int) vsResult {
 	res := vsResult{system: s.name(), round: round}
-	p, _ := s.(*vsPasserelle)
+	var p *vsPasserelle
+	if d, ok := s.(interface{ passerelle() *vsPasserelle }); ok {
+		p = d.passerelle()
+	}
 	arrived0 := 0
 	if p != nil {
 		arrived0 = p.drain.count()
@@ -455,18 +460,20 @@ func printVsTable(cfg vsConfig, rs []vsResult, hwm, arrived int64) {
 			r.peerCPU*1000/float64(cfg.N), vsMS(percentile(r.lat, 50)), vsMS(percentile(r.lat, 99)),
 			float64(r.peakRSS)/(1<<20), note)
 	}
-	pa, pf := summarize(cfg, rs, "passerelle"), summarize(cfg, rs, "Postfix 3.7")
+	pa, pf, ps := summarize(cfg, rs, "passerelle"), summarize(cfg, rs, "Postfix 3.7"), summarize(cfg, rs, sharedName)
 	b.WriteString("\n| median of rounds | accept msg/s | end-to-end msg/s | CPU ms/msg | p50 to 250 | p99 to 250 | peak PSS |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, row := range []struct {
 		name string
 		s    vsSummary
-	}{{"passerelle", pa}, {"Postfix 3.7", pf}} {
+	}{{"passerelle", pa}, {"Postfix 3.7", pf}, {sharedName, ps}} {
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f | %s | %s | %.1f MiB |\n", row.name, row.s.accept, row.s.drain,
 			row.s.cpuPerMsg, vsMS(row.s.p50), vsMS(row.s.p99), float64(row.s.peakRSS)/(1<<20))
 	}
 	fmt.Fprintf(&b, "| **ratio passerelle / Postfix** | **%.2f×** | **%.2f×** | %.2f× | | | |\n\n",
 		ratio(pa.accept, pf.accept), ratio(pa.drain, pf.drain), ratio(pa.cpuPerMsg, pf.cpuPerMsg))
+	fmt.Fprintf(&b, "| **ratio %s / Postfix** | **%.2f×** | **%.2f×** | %.2f× | | | |\n\n",
+		sharedName, ratio(ps.accept, pf.accept), ratio(ps.drain, pf.drain), ratio(ps.cpuPerMsg, pf.cpuPerMsg))
 	fmt.Fprintf(&b, "passerelle VmHWM over the whole run: %.1f MiB; alice's client received %d messages.\n\n",
 		float64(hwm)/(1<<20), arrived)
 	fmt.Print(b.String())

@@ -238,6 +238,7 @@ func (g *gateway) buildQueue() error {
 		MaxStanza: g.cfg.XMPP.MaxStanzaBytes, Plaintext: func() { g.metrics.Plaintext("forward") }, Known: g.knownUser}
 	if g.cfg.Spool.Backend == spoolJetStream {
 		ft.Domain = g.cfg.XMPP.ComponentDomain // each node its own component domain (README, "More than one node")
+		ft.LinkRetry = 5 * time.Second         // without its link a node hands XMPP mail back to the others soon
 	}
 	targets := map[string]queue.Target{forward.RouteXMPP: ft}
 	if err := g.reverseTargets(targets); err != nil { // "smtp" and "xmpp-notice"

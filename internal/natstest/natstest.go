@@ -242,3 +242,13 @@ func (s *Server) dumpLog() {
 	}
 	s.t.Logf("natstest: end of %s's log:\n%s", s.Name, b)
 }
+
+// Pid is the server's process id, 0 when it is not running.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}

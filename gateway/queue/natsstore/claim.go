@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -22,38 +23,51 @@ func (s *Store) Claim(ctx context.Context, max int) ([]*queue.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	batch, err := s.cons.Fetch(max, jetstream.FetchMaxWait(s.cfg.FetchWait))
+	// What is there now, at once; only when nothing is, wait (for one):
+	// a Fetch of max messages would wait for all max or the full FetchWait.
+	batch, err := s.cons.FetchNoWait(max)
 	if err != nil {
 		return nil, temporary("claim", err)
 	}
-	var out []*queue.Envelope
-	// The batch ends when the server says so; a connection that goes away
-	// meanwhile must not hold the dispatcher, so the wait is bounded here
-	// too. A message arriving after that is never seen by this node, and
-	// its claim lapses after AckWait.
+	out, n := s.takeBatch(ctx, batch)
+	if n > 0 || ctx.Err() != nil {
+		return out, nil
+	}
+	if batch, err = s.cons.Fetch(1, jetstream.FetchMaxWait(s.cfg.FetchWait)); err != nil {
+		return nil, temporary("claim", err)
+	}
+	out, _ = s.takeBatch(ctx, batch)
+	return out, nil
+}
+
+// takeBatch takes every message of batch; n counts those fetched, taken
+// or not. The batch ends when the server says so; a connection that goes
+// away meanwhile must not hold the dispatcher, so the wait is bounded here
+// too. A message arriving after that is never seen by this node, and its
+// claim lapses after AckWait.
+func (s *Store) takeBatch(ctx context.Context, batch jetstream.MessageBatch) (out []*queue.Envelope, n int) {
 	timer := time.NewTimer(s.cfg.FetchWait + 2*time.Second)
 	defer timer.Stop()
 	msgs := batch.Messages()
-loop:
 	for {
 		select {
 		case m, ok := <-msgs:
 			if !ok {
-				break loop
+				if err := batch.Error(); err != nil && n == 0 && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+					s.log.Debug("claim", zap.Error(err))
+				}
+				return out, n
 			}
+			n++
 			if e := s.take(ctx, m); e != nil {
 				out = append(out, e)
 			}
 		case <-ctx.Done():
-			return out, nil
+			return out, n
 		case <-timer.C:
-			return out, nil
+			return out, n
 		}
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && len(out) == 0 {
-		return nil, temporary("claim", err)
-	}
-	return out, nil
 }
 
 // take turns a fetched put record into a held message, or sets it aside.
