@@ -79,8 +79,9 @@ check:
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
 # bench: the micro-benchmarks of every package, then passerelle against a
-# throwaway Postfix 3.7 relay on the same smtp-source load in the same run
-# (e2e/vspostfix_bench_test.go; PASSERELLE_BENCH_N, _ROUNDS, _SIZE,
+# throwaway Postfix 3.7 relay and passerelle on the shared queue (a 3-node
+# nats-server cluster, R3) on the same smtp-source load in the same run
+# (e2e/vspostfix_bench_test.go, e2e/vsshared_bench_test.go; PASSERELLE_BENCH_N, _ROUNDS, _SIZE,
 # _LATENCY_N, _CPUPROFILE tune it), then the forward-path load benchmark
 # (e2e/bench_test.go: alice's client decrypting every message), then the
 # memory rows (e2e/memory_bench_test.go: the gateway's peak RSS growth for
