@@ -65,6 +65,11 @@ func TestReloadDirectory(t *testing.T) {
 		return strings.Replace(s, `encryption = "required"`, `encryption = "sometimes"`, 1)
 	}
 	env.gw.hup(t, broken, "reload refused")
+	// One line per problem, one write each: hup returns at the first, so
+	// wait for the second before reading the log.
+	for deadline := time.Now().Add(10 * time.Second); env.gw.logCount("reload refused") < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, want := range []string{"policy.no_such_key: unknown key", "sometimes"} {
 		if !env.gw.logContains(want) {
 			t.Errorf("the refusal does not log %q", want)
