@@ -386,7 +386,7 @@ func (c *Config) resolvePaths(base string) {
 		&c.XMPP.ComponentSecret.File, &c.Reverse.ThreadsFile, &c.Delivery.Smarthost.Password.File,
 		&c.Peers.Store, &c.Peers.DedupDir,
 		&c.Relay.DedupDir, &c.Relay.KeyDir, &c.Relay.TLSCA, &c.Relay.Password.File,
-		&c.Spool.JetStream.CredentialsFile, &c.Spool.JetStream.Password.File, &c.Spool.JetStream.Token.File,
+		&c.Spool.JetStream.CredentialsFile, &c.Spool.JetStream.TLSCAFile, &c.Spool.JetStream.Password.File, &c.Spool.JetStream.Token.File,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)

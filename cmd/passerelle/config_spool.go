@@ -28,6 +28,7 @@ const (
 type JetStreamConfig struct {
 	URLs            []string `toml:"urls"`             // nats://host:4222 of the cluster's servers
 	CredentialsFile string   `toml:"credentials_file"` // NATS .creds (JWT + NKey seed)
+	TLSCAFile       string   `toml:"tls_ca_file"`      // CA bundle for tls:// servers; default the system roots
 	User            string   `toml:"user"`
 	Password        Secret   `toml:"password"` // with user; value, env or file
 	Token           Secret   `toml:"token"`
@@ -70,6 +71,11 @@ func (j JetStreamConfig) validate(lifetime time.Duration) []error {
 			errs = append(errs, fmt.Errorf("spool.jetstream.credentials_file: %w", err))
 		}
 	}
+	if j.TLSCAFile != "" {
+		if _, err := os.Stat(j.TLSCAFile); err != nil {
+			errs = append(errs, fmt.Errorf("spool.jetstream.tls_ca_file: %w", err))
+		}
+	}
 	if (j.User == "") != (j.Password == Secret{}) {
 		errs = append(errs, errors.New("spool.jetstream.user and password: set both or neither"))
 	}
@@ -110,7 +116,7 @@ func (j JetStreamConfig) node() string {
 
 // storeConfig is the natsstore configuration, secrets resolved.
 func (j JetStreamConfig) storeConfig(log *zap.Logger) (natsstore.Config, error) {
-	c := natsstore.Config{URLs: j.URLs, CredentialsFile: j.CredentialsFile, User: j.User, Name: j.node(),
+	c := natsstore.Config{URLs: j.URLs, CredentialsFile: j.CredentialsFile, TLSCAFile: j.TLSCAFile, User: j.User, Name: j.node(),
 		Stream: j.Stream, Replicas: j.Replicas, AckWait: j.AckWait.Duration, MaxDefer: j.maxDefer(),
 		MaxDeliver: j.maxDeliver(), Log: log}
 	var err error

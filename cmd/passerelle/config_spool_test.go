@@ -25,6 +25,7 @@ func TestJetStreamConfigValidate(t *testing.T) {
 		{"password file missing", func(j *JetStreamConfig) {
 			j.User, j.Password = "passerelle", Secret{File: "/nonexistent/nats.password"}
 		}, "password"},
+		{"tls ca file missing", func(j *JetStreamConfig) { j.TLSCAFile = "/nonexistent/ca.pem" }, "tls_ca_file"},
 		{"credentials file missing", func(j *JetStreamConfig) { j.CredentialsFile = "/nonexistent/nats.creds" }, "credentials_file"},
 	}
 	for _, tc := range tests {

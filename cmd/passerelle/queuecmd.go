@@ -196,7 +196,11 @@ func printQueue(w io.Writer, envs []*queue.Envelope, damaged []queue.Damaged, no
 	tw.Flush()
 	fmt.Fprintf(w, "%d message(s), %d recipient(s) pending\n", len(envs), pending)
 	for _, d := range damaged {
-		fmt.Fprintf(w, "unreadable envelope %s: %s (the gateway quarantines it at its next start)\n", d.ID, oneLine(d.Reason, 120))
+		if !d.Quarantined {
+			fmt.Fprintf(w, "unreadable envelope %s: %s (the gateway quarantines it at its next start)\n", d.ID, oneLine(d.Reason, 120))
+			continue
+		}
+		fmt.Fprintf(w, "%s %s: %s\n", damagedLabel(d), d.ID, oneLine(d.Reason, 120))
 	}
 }
 
@@ -240,4 +244,12 @@ func waitingFor(r queue.Recipient) string {
 		}
 	}
 	return "-"
+}
+
+// damagedLabel names a quarantined entry of the shared queue.
+func damagedLabel(d queue.Damaged) string {
+	if d.Envelope != nil {
+		return "quarantined"
+	}
+	return "quarantined, unreadable"
 }

@@ -42,4 +42,8 @@ type Damaged struct {
 	// Envelope is the entry's envelope when it could still be read (a
 	// damaged body), so [Queue.NotifyDamaged] can tell the sender; else nil.
 	Envelope *Envelope
+	// Quarantined is set by a shared store's listing: the entry is in
+	// quarantine already (the file spool's Snapshot lists entries its
+	// next Recover will quarantine).
+	Quarantined bool
 }

@@ -71,20 +71,20 @@ func (s *Store) read(ctx context.Context, id string) (*queue.Envelope, *queue.Da
 	case err == nil:
 		st, err = decodeState(ent.Value())
 		if err != nil {
-			return nil, &queue.Damaged{ID: id, Reason: err.Error(), Envelope: e}, nil
+			return nil, &queue.Damaged{ID: id, Reason: err.Error(), Envelope: e, Quarantined: true}, nil
 		}
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 	default:
 		return nil, nil, temporary("read state "+id, err)
 	}
 	if derr != nil {
-		return nil, &queue.Damaged{ID: id, Reason: derr.Error()}, nil
+		return nil, &queue.Damaged{ID: id, Reason: derr.Error(), Quarantined: true}, nil
 	}
 	if st != nil && len(st.Rcpts) == len(e.Recipients) {
 		e.Recipients = st.Rcpts
 	}
 	if st != nil && st.Quarantined != "" {
-		return nil, &queue.Damaged{ID: id, Reason: st.Quarantined, Envelope: e}, nil
+		return nil, &queue.Damaged{ID: id, Reason: st.Quarantined, Envelope: e, Quarantined: true}, nil
 	}
 	return e, nil, nil
 }

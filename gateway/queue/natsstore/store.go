@@ -32,6 +32,7 @@ const (
 type Config struct {
 	URLs            []string // nats://host:port of the cluster's servers
 	CredentialsFile string   // NATS .creds file (JWT and NKey seed), or ""
+	TLSCAFile       string   // CA certificates for tls:// servers; "": the system roots
 	User, Password  string   // user and password, or ""
 	Token           string   // token, or ""
 	Name            string   // this node's name, in logs and the connection name
@@ -182,6 +183,9 @@ func (s *Store) connect() error {
 			return fmt.Errorf("natsstore: credentials: %w", err)
 		}
 		opts = append(opts, nats.UserCredentials(s.cfg.CredentialsFile))
+	}
+	if s.cfg.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(s.cfg.TLSCAFile))
 	}
 	if s.cfg.User != "" {
 		opts = append(opts, nats.UserInfo(s.cfg.User, s.cfg.Password))

@@ -170,7 +170,7 @@ func TestQuarantineUndecodable(t *testing.T) {
 		t.Fatalf("claimed %v: want only the good message", got)
 	}
 	_, damaged, err := s.List(context.Background())
-	if err != nil || len(damaged) != 1 || damaged[0].ID != id {
+	if err != nil || len(damaged) != 1 || damaged[0].ID != id || !damaged[0].Quarantined {
 		t.Fatalf("List damaged = %v, %v: want %s", damaged, err, id)
 	}
 	// Never handed out again.
