@@ -125,17 +125,17 @@ func benchTop() string { return os.Getenv("PASSERELLE_BENCH_TOP") }
 // attachment, base64) as an AES-256-GCM blob and sends bob's puppet the OX
 // message pointing at it; it reports the gateway's peak RSS growth from
 // before the message until smtp-sink has the whole mail (download,
-// decryption, compose, spool and SMTP delivery).
+// decryption, compose, DKIM signing, spool and SMTP delivery).
 func TestMemoryLargeReverse(t *testing.T) {
 	needBench(t)
 	srv := startXMPP(t, xmppOptions{Users: map[string]string{"alice": "alice-pw"}, Upload: true, UploadSizeLimit: 64 << 20})
 	env := &reverseEnv{srv: srv, sink: startSink(t)}
-	env.gw = startGateway(t, gwConfig{ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
+	dir := t.TempDir()
+	writeDKIMKey(t, filepath.Join(dir, "dkim.pem")) // the gateway signs what it sends, as in production
+	env.gw = startGateway(t, gwConfig{Dir: dir, ComponentAddr: srv.ComponentAddr, ComponentDomain: srv.Component,
 		ComponentSecret: srv.ComponentSecret, Domain: srv.Domain, Top: benchTop(),
 		XMPPExtra: fmt.Sprintf("upload_service = %q\nupload_allow_loopback_http = true", srv.UploadComponent),
-		Extra: fmt.Sprintf("[egress]\nallow_networks = [\"127.0.0.1\"]\n"+
-			"[policy.domains.\"remote.example\"]\nreverse_plaintext = true\n"+
-			"[delivery.smarthost]\naddr = %q\ntls = \"none\"\n", env.sink.addr)})
+		Extra:     "[egress]\nallow_networks = [\"127.0.0.1\"]\n" + fmt.Sprintf(reverseExtra, env.sink.addr)})
 	ctx := ctxT(t, 5*time.Minute)
 	env.alice = newRevClient(t, srv.Client(ctx, t, "alice", "alice-pw"))
 	env.aliceKey = newUserKey(t, "xmpp:alice@"+srv.Domain)
@@ -178,6 +178,9 @@ func TestMemoryLargeReverse(t *testing.T) {
 			return
 		}
 		growth, before, peak := w.growth()
+		if !strings.Contains(c.message, "DKIM-Signature:") {
+			t.Fatal("the mail arrived without its DKIM signature")
+		}
 		if got := attachmentOf(t, c); !bytes.Equal(got, attachment) {
 			t.Fatalf("the attachment (%d bytes) differs from the one sent", len(got))
 		}

@@ -51,17 +51,36 @@ func TestFetch(t *testing.T) {
 		{path: "/redirect-plain", max: 100, wantErr: upload.ErrBadURL},
 		{path: "/missing", max: 100, wantErr: upload.ErrHTTP},
 	}
-	for i, tc := range tests {
-		got, err := u.Fetch(context.Background(), base+tc.path, tc.max)
-		if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
-			t.Errorf("%d %s max %d: err = %v, want %v", i, tc.path, tc.max, err, tc.wantErr)
-			continue
-		}
-		if upload.IsTemporary(err) != tc.wantTemporary {
-			t.Errorf("%d: temporary = %v", i, upload.IsTemporary(err))
-		}
-		if err == nil && !bytes.Equal(got, blob) {
-			t.Errorf("%d: got %d bytes", i, len(got))
+	fetchers := map[string]func(url string, max int64) ([]byte, func(), error){
+		"Fetch": func(url string, max int64) ([]byte, func(), error) {
+			b, err := u.Fetch(context.Background(), url, max)
+			return b, func() {}, err
+		},
+		"FetchBuffer": func(url string, max int64) ([]byte, func(), error) {
+			b, err := u.FetchBuffer(context.Background(), url, max)
+			if err != nil {
+				if b != nil {
+					t.Errorf("FetchBuffer returned a buffer with %v", err)
+				}
+				return nil, func() {}, err
+			}
+			return b.Bytes(), b.Free, nil
+		},
+	}
+	for name, fetch := range fetchers {
+		for i, tc := range tests {
+			got, free, err := fetch(base+tc.path, tc.max)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Errorf("%s %d %s max %d: err = %v, want %v", name, i, tc.path, tc.max, err, tc.wantErr)
+				continue
+			}
+			if upload.IsTemporary(err) != tc.wantTemporary {
+				t.Errorf("%s %d: temporary = %v", name, i, upload.IsTemporary(err))
+			}
+			if err == nil && !bytes.Equal(got, blob) {
+				t.Errorf("%s %d: got %d bytes", name, i, len(got))
+			}
+			free()
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"passerelle/internal/netguard"
+	"passerelle/internal/offheap"
 )
 
 const maxRedirects = 3
@@ -128,28 +129,64 @@ func (u *Uploader) put(ctx context.Context, s Slot, r io.Reader, size int64) err
 // an address Config.FetchGuard allows, on a host of Config.FetchHosts if
 // set. A refused URL, redirect, host or address is a permanent ErrBadURL.
 func (u *Uploader) Fetch(ctx context.Context, rawURL string, maxSize int64) ([]byte, error) {
+	var b []byte
+	err := u.get(ctx, rawURL, func(resp *http.Response) (err error) {
+		b, err = readCapped(resp, maxSize)
+		return err
+	})
+	return b, err
+}
+
+// FetchBuffer is Fetch into a buffer outside the Go heap (internal/offheap)
+// of maxSize bytes, only the pages written resident: a large mail is held
+// once, and the caller frees it as soon as it is done with it.
+func (u *Uploader) FetchBuffer(ctx context.Context, rawURL string, maxSize int64) (*offheap.Buffer, error) {
+	var buf *offheap.Buffer
+	err := u.get(ctx, rawURL, func(resp *http.Response) error {
+		if resp.ContentLength > maxSize {
+			return &Error{Op: "get", Kind: ErrTooLarge, MaxSize: maxSize}
+		}
+		buf = offheap.New(int(maxSize))
+		_, err := buf.ReadFrom(resp.Body)
+		switch {
+		case errors.Is(err, offheap.ErrFull):
+			err = &Error{Op: "get", Kind: ErrTooLarge, MaxSize: maxSize}
+		case err != nil:
+			err = &Error{Op: "get", Kind: ErrTransport, Transient: true, Err: err}
+		}
+		if err != nil {
+			buf.Free()
+			buf = nil
+		}
+		return err
+	})
+	return buf, err
+}
+
+// get sends the GET of Fetch and hands a 200 response to read.
+func (u *Uploader) get(ctx context.Context, rawURL string, read func(*http.Response) error) error {
 	target, err := u.parseURL(rawURL)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkFetchHost(target, u.cfg.FetchHosts); err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
-		return nil, &Error{Op: "get", Kind: ErrBadURL, Err: err}
+		return &Error{Op: "get", Kind: ErrBadURL, Err: err}
 	}
 	resp, err := u.fetch.Do(req)
 	if err != nil {
-		return nil, fetchError(err)
+		return fetchError(err)
 	}
 	defer drain(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, httpError("get", resp.StatusCode)
+		return httpError("get", resp.StatusCode)
 	}
-	return readCapped(resp, maxSize)
+	return read(resp)
 }
 
 func fetchError(err error) error {

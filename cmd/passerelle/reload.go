@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"passerelle/bridge/peertrust"
-	"passerelle/internal/relay"
 	"passerelle/internal/reverse"
 	"passerelle/policy"
 )
@@ -185,29 +184,12 @@ func (d *liveDKIM) Signs(domain string) bool {
 	return b != nil && b.s != nil && b.s.Signs(domain)
 }
 
-// Header is the relay client's form of Sign (relay.DKIM): the signature
-// header alone.
+// Header returns the DKIM-Signature fields for the message read from r
+// (reverse.DKIM, relay.DKIM).
 func (d *liveDKIM) Header(domain string, r io.Reader) (string, error) {
 	b := d.cur.Load()
-	h, ok := b.headerSigner()
-	if !ok {
+	if b == nil || b.s == nil {
 		return "", errors.New("dkim: no key for " + domain)
 	}
-	return h.Header(domain, r)
-}
-
-func (b *dkimBox) headerSigner() (relay.DKIM, bool) {
-	if b == nil || b.s == nil {
-		return nil, false
-	}
-	h, ok := b.s.(relay.DKIM)
-	return h, ok
-}
-
-func (d *liveDKIM) Sign(domain string, r io.Reader, w io.Writer) error {
-	b := d.cur.Load()
-	if b == nil || b.s == nil {
-		return errors.New("dkim: no key for " + domain)
-	}
-	return b.s.Sign(domain, r, w)
+	return b.s.Header(domain, r)
 }

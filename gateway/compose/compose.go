@@ -68,23 +68,28 @@ type Input struct {
 // kept with control characters removed. Bodies are re-encoded part by part
 // (see copier) and a new boundary is used for each multipart.
 func Compose(in Input) ([]byte, error) {
-	c, err := newComposition(in)
-	if err != nil {
-		return nil, err
-	}
 	var buf bytes.Buffer
 	// The output is about the embedded message's size: one buffer of
 	// that, not a doubling series (for a 25 MB mail, 66 MB of garbage).
 	buf.Grow(len(in.Embedded) + len(in.Embedded)/16 + 4096)
-	if in.Embedded == nil {
-		err = c.writeText(&buf, in.Text)
-	} else {
-		err = c.writeEmbedded(&buf)
-	}
-	if err != nil {
+	if err := ComposeTo(&buf, in); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// ComposeTo is Compose writing the message to w (a buffer of the
+// caller's: for a large mail, one outside the Go heap). On an error, what
+// was written is not a message.
+func ComposeTo(w io.Writer, in Input) error {
+	c, err := newComposition(in)
+	if err != nil {
+		return err
+	}
+	if in.Embedded == nil {
+		return c.writeText(w, in.Text)
+	}
+	return c.writeEmbedded(w)
 }
 
 // writeText writes the message with Text as its single text/plain body.

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/emersion/go-smtp"
+
+	"passerelle/internal/offheap"
 )
 
 // Memory accounting of DATA (finding H4: every DATA is held in memory).
@@ -88,7 +90,7 @@ var errNoMemory = errors.New("smtpd: data memory budget exhausted")
 // dataBuffer reads DATA in chunks, reserving DataMemoryFactor bytes of b
 // per byte before each chunk is allocated. A message that outgrows its
 // first chunk continues in one anonymous mapping sized for the largest
-// message allowed (mapRegion): only the pages written become resident, it
+// message allowed (internal/offheap): only the pages written become resident, it
 // is never copied or joined, and release unmaps it, so a 25 MB mail is held
 // once, outside the Go heap. Where no mapping can be made, the chunks are
 // joined into one buffer of exactly the size that arrived (no ReadAll
@@ -117,7 +119,7 @@ func (d *dataBuffer) release() {
 	d.b.release(d.reserved)
 	d.reserved = 0
 	if d.region != nil {
-		freeRegion(d.region)
+		_ = offheap.Unmap(d.region)
 		d.region = nil
 	}
 }
@@ -164,7 +166,7 @@ func (d *dataBuffer) read(r io.Reader, hint, max int64) (data, front []byte, err
 // readRegion reads the rest of r into a mapping after first (already
 // read and reserved). ok is false if no mapping could be made.
 func (d *dataBuffer) readRegion(r io.Reader, first []byte, max int64) (data, front []byte, ok bool, err error) {
-	reg, err := mapRegion(dataHeadroom + int(max) + 1) // +1: the read that sees EOF
+	reg, err := offheap.Map(dataHeadroom + int(max) + 1) // +1: the read that sees EOF
 	if err != nil {
 		return nil, nil, false, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -115,5 +116,24 @@ func TestConnReadBuffers(t *testing.T) {
 	fill("q\r\n")
 	if len(c.store) != srv.fullStore() || string(c.buf) != long+"q\r\n" {
 		t.Fatalf("long line: store %d buf of %d bytes", len(c.store), len(c.buf))
+	}
+}
+
+// TestDataBufferOffHeap is the DATA memory guard (issue 11): a large
+// message without a declared SIZE is read outside the Go heap, in place
+// (it used to be read in chunks and joined: twice its size on the heap).
+func TestDataBufferOffHeap(t *testing.T) {
+	msg := bytes.Repeat([]byte("x"), 25<<20)
+	d := dataBuffer{b: NewBudget(1 << 40), factor: DataMemoryFactor}
+	defer d.release()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	data, _, err := d.read(bytes.NewReader(msg), 0, 36<<20)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(data) != len(msg) {
+		t.Fatalf("read %d bytes: %v", len(data), err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("reading %d bytes of DATA allocated %d bytes on the heap", len(msg), alloc)
 	}
 }

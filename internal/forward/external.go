@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,13 +53,13 @@ func (f *Forward) external(ctx context.Context, p *payload.Payload, raw []byte) 
 		f.log.Info("refused message that cannot be carried in XML", zap.Error(err))
 		return nil, errMalformed
 	}
-	ext, blob, err := payload.SealExternal(raw)
+	ext, blob, size, err := payload.SealExternalStream(raw) // encrypted as it is sent
 	if err != nil {
 		return nil, wrap("seal external mail", err)
 	}
-	url, err := f.cfg.Uploader.Upload(ctx, bytes.NewReader(blob), int64(len(blob)))
+	url, err := f.cfg.Uploader.Upload(ctx, blob, size)
 	if err != nil {
-		f.log.Warn("upload of a large mail failed", zap.Int("bytes", len(blob)), zap.Error(err))
+		f.log.Warn("upload of a large mail failed", zap.Int64("bytes", size), zap.Error(err))
 		var tmp interface{ Temporary() bool }
 		if errors.As(err, &tmp) && !tmp.Temporary() {
 			return nil, errTooLargeForXMPP

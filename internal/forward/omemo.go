@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,13 +90,13 @@ func (f *Forward) omemoText(ctx context.Context, m *mime.Message, p *payload.Pay
 	b.WriteString("\n")
 	b.WriteString(strings.TrimSpace(truncateText(p.Body, maxExternalText)))
 	if f.cfg.Uploader != nil {
-		ext, blob, err := payload.SealExternal(raw)
+		ext, blob, size, err := payload.SealExternalStream(raw)
 		if err != nil {
 			return nil, wrap("seal external mail", err)
 		}
-		url, err := f.cfg.Uploader.Upload(ctx, bytes.NewReader(blob), int64(len(blob)))
+		url, err := f.cfg.Uploader.Upload(ctx, blob, size)
 		if err != nil {
-			f.log.Warn("upload of the original mail for OMEMO failed", zap.Int("bytes", len(blob)), zap.Error(err))
+			f.log.Warn("upload of the original mail for OMEMO failed", zap.Int64("bytes", size), zap.Error(err))
 			var tmp interface{ Temporary() bool }
 			if errors.As(err, &tmp) && !tmp.Temporary() {
 				return nil, errTooLargeForXMPP
@@ -138,13 +137,13 @@ func (f *Forward) attachmentLinks(ctx context.Context, b *strings.Builder, raw [
 		if n++; n > maxAttachmentLinks || len(data) == 0 {
 			return nil
 		}
-		ext, blob, err := payload.SealExternal(data)
+		ext, blob, size, err := payload.SealExternalStream(data)
 		if err != nil {
 			return wrap("seal attachment", err)
 		}
-		url, err := nu.UploadAs(ctx, bytes.NewReader(blob), int64(len(blob)), path.Ext(a.Filename))
+		url, err := nu.UploadAs(ctx, blob, size, path.Ext(a.Filename))
 		if err != nil {
-			f.log.Warn("upload of an attachment for OMEMO failed", zap.Int("bytes", len(blob)), zap.Error(err))
+			f.log.Warn("upload of an attachment for OMEMO failed", zap.Int64("bytes", size), zap.Error(err))
 			return errUploadFailed
 		}
 		ext.URL = url

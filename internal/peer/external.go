@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
@@ -21,13 +20,13 @@ func UploadExternal(ctx context.Context, up Uploader, raw []byte, log *zap.Logge
 	if up == nil {
 		return nil, errTooLargePeer
 	}
-	ext, blob, err := payload.SealExternal(raw)
+	ext, blob, size, err := payload.SealExternalStream(raw) // encrypted as it is sent
 	if err != nil {
 		return nil, fmt.Errorf("peer: seal external mail: %w", err)
 	}
-	url, err := up.Upload(ctx, bytes.NewReader(blob), int64(len(blob)))
+	url, err := up.Upload(ctx, blob, size)
 	if err != nil {
-		log.Warn("upload of a large mail failed", zap.Int("bytes", len(blob)), zap.Error(err))
+		log.Warn("upload of a large mail failed", zap.Int64("bytes", size), zap.Error(err))
 		return nil, errUploadFailed
 	}
 	ext.URL = url

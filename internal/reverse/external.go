@@ -13,6 +13,7 @@ import (
 	"passerelle/bridge/payload"
 	"passerelle/bridge/upload"
 	"passerelle/gateway/compose"
+	"passerelle/internal/offheap"
 	"passerelle/policy"
 )
 
@@ -24,17 +25,28 @@ type Fetcher interface {
 	Fetch(ctx context.Context, url string, maxSize int64) ([]byte, error)
 }
 
+// BufferFetcher is a Fetcher that also downloads into a buffer outside the
+// Go heap (bridge/upload.Uploader.FetchBuffer); an uploaded mail is then
+// fetched that way, held once and freed as soon as it is composed.
+type BufferFetcher interface {
+	FetchBuffer(ctx context.Context, url string, maxSize int64) (*offheap.Buffer, error)
+}
+
 // external replaces p.Mail.External by the mail it points at: downloaded
 // with the Fetcher, decrypted, and checked against the size and SHA-256 of
 // the payload. It is only called for an OX payload, whose signcrypt
 // authenticates the URL, key, size and hash: GCM and the hash then
 // authenticate the blob whatever server sent it.
-func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload, d policy.Decision) *refusal {
+//
+// The mail may sit in a buffer outside the Go heap (BufferFetcher): the
+// caller calls free once it no longer uses p.Mail.Raw.
+func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload, d policy.Decision) (free func(), ref *refusal) {
+	free = func() {}
 	x := p.Mail.External
 	if limit := rv.maxExternal(d); x.Size > limit {
 		rv.log.Info("external mail over the limit", zap.String("id", in.ID), rv.hash("from", in.sender),
 			zap.Int64("size", x.Size), zap.Int64("limit", limit))
-		return refuse(stanza.Modify, stanza.NotAcceptable, fmt.Sprintf("The uploaded mail (%d bytes) "+
+		return free, refuse(stanza.Modify, stanza.NotAcceptable, fmt.Sprintf("The uploaded mail (%d bytes) "+
 			"is larger than this gateway sends (%d bytes); nothing was sent.", x.Size, limit))
 	}
 	// The download has its own bound, independent of the message's
@@ -42,19 +54,20 @@ func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload
 	// what follows it gets a fresh Timeout.
 	extendBudget(ctx, rv.cfg.DownloadTimeout+rv.cfg.Timeout)
 	fctx, cancel := context.WithTimeout(ctx, rv.cfg.DownloadTimeout)
-	blob, err := rv.cfg.Fetcher.Fetch(fctx, x.URL, x.Size+payload.TagSize)
+	blob, free, err := rv.fetch(fctx, x.URL, x.Size+payload.TagSize)
 	cancel()
 	if err != nil {
 		rv.log.Info("external mail not fetched", zap.String("id", in.ID), rv.hash("from", in.sender),
 			zap.String("host", urlHost(x.URL)), zap.Int64("size", x.Size),
 			zap.Bool("temporary", upload.IsTemporary(err)), zap.String("error", redactURL(err, x.URL)))
-		return fetchRefusal(err)
+		return free, fetchRefusal(err)
 	}
 	raw, err := x.OpenInPlace(blob) // blob is not used again
 	if err != nil {
 		rv.log.Info("external mail fails its integrity check", zap.String("id", in.ID),
 			rv.hash("from", in.sender), zap.String("host", urlHost(x.URL)), zap.Error(err))
-		return refuse(stanza.Modify, stanza.NotAcceptable, "The uploaded mail does not match the size and "+
+		free()
+		return func() {}, refuse(stanza.Modify, stanza.NotAcceptable, "The uploaded mail does not match the size and "+
 			"SHA-256 in your message or does not decrypt with its key; nothing was sent.")
 	}
 	rv.log.Info("external mail fetched", zap.String("id", in.ID), rv.hash("from", in.sender),
@@ -62,7 +75,20 @@ func (rv *Reverse) external(ctx context.Context, in *inbound, p *payload.Payload
 	m := *p.Mail
 	m.Raw, m.External = raw, nil
 	p.Mail = &m
-	return nil
+	return free, nil
+}
+
+// fetch downloads a blob, outside the Go heap if the Fetcher can.
+func (rv *Reverse) fetch(ctx context.Context, url string, maxSize int64) ([]byte, func(), error) {
+	if bf, ok := rv.cfg.Fetcher.(BufferFetcher); ok {
+		buf, err := bf.FetchBuffer(ctx, url, maxSize)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		return buf.Bytes(), buf.Free, nil
+	}
+	blob, err := rv.cfg.Fetcher.Fetch(ctx, url, maxSize)
+	return blob, func() {}, err
 }
 
 // maxExternal is the largest mail accepted as an upload: what compose

@@ -3,8 +3,14 @@ package reverse
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -19,6 +25,7 @@ import (
 	"passerelle/bridge/upload"
 	"passerelle/gateway/compose"
 	"passerelle/internal/netguard"
+	"passerelle/internal/offheap"
 )
 
 const blobURL = "https://upload.example.org/slot/s3cr3t-capability/mail.bin"
@@ -51,6 +58,26 @@ func (f *fakeFetcher) Fetch(ctx context.Context, u string, maxSize int64) ([]byt
 		return nil, &upload.Error{Op: "get", Kind: upload.ErrTooLarge, MaxSize: maxSize}
 	}
 	return f.blob, nil
+}
+
+// bufferFetcher is a fakeFetcher that also downloads into a buffer outside
+// the heap, as bridge/upload.Uploader does (BufferFetcher).
+type bufferFetcher struct {
+	*fakeFetcher
+	bufs []*offheap.Buffer
+}
+
+func (b *bufferFetcher) FetchBuffer(ctx context.Context, u string, maxSize int64) (*offheap.Buffer, error) {
+	blob, err := b.Fetch(ctx, u, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	buf := offheap.New(int(maxSize))
+	if _, err := buf.Write(blob); err != nil {
+		return nil, err
+	}
+	b.bufs = append(b.bufs, buf)
+	return buf, nil
 }
 
 // externalMail seals a mail with a marker in its body as an upload.
@@ -89,6 +116,7 @@ func TestExternal(t *testing.T) {
 		name       string
 		children   string
 		fetcher    *fakeFetcher // nil: no Fetcher configured
+		offHeap    bool         // the fetcher is a BufferFetcher
 		compose    compose.Limits
 		wantType   string // error type; "" : spooled
 		wantCond   string
@@ -97,6 +125,10 @@ func TestExternal(t *testing.T) {
 		wantFetch  bool
 		wantInBody string
 	}{
+		{name: "ok, off-heap download", children: ox(x), fetcher: &fakeFetcher{blob: bytes.Clone(blob)}, offHeap: true,
+			wantFetch: true, wantInBody: "end marker-ext"},
+		{name: "tampered blob, off-heap download", children: ox(x), fetcher: &fakeFetcher{blob: bytes.Clone(tampered)},
+			offHeap: true, wantFetch: true, wantType: "modify", wantCond: "not-acceptable", wantText: "does not match"},
 		{name: "ok", children: ox(x), fetcher: &fakeFetcher{blob: blob}, wantFetch: true,
 			wantInBody: "end marker-ext"},
 		{name: "temporary failure", children: ox(x), wantFetch: true, fetcher: &fakeFetcher{
@@ -134,7 +166,10 @@ func TestExternal(t *testing.T) {
 			core, logs := observer.New(zap.DebugLevel)
 			f := newFixture(t, Limits{}, nil, func(c *Config) {
 				c.Log, c.Compose = zap.New(core), tc.compose
-				if tc.fetcher != nil {
+				switch {
+				case tc.offHeap:
+					c.Fetcher = &bufferFetcher{fakeFetcher: tc.fetcher}
+				case tc.fetcher != nil:
 					c.Fetcher = tc.fetcher
 				}
 			})
@@ -251,4 +286,54 @@ func fieldValues(m map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// TestExternalLargeOffHeap: an uploaded mail over offheapMin, fetched into
+// a buffer outside the heap and composed into one, is spooled whole: its
+// 2 MiB attachment byte-exact.
+func TestExternalLargeOffHeap(t *testing.T) {
+	att := make([]byte, 2<<20)
+	rand.Read(att)
+	enc := base64.StdEncoding.EncodeToString(att)
+	var b strings.Builder
+	b.WriteString("From: someone@client.example\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n" +
+		"--zz\r\nContent-Type: text/plain\r\n\r\nmarker-large\r\n--zz\r\nContent-Type: application/octet-stream\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n")
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--zz--\r\n")
+	x, blob, err := payload.SealExternal([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.URL = blobURL
+	bf := &bufferFetcher{fakeFetcher: &fakeFetcher{blob: blob}}
+	f := newFixture(t, Limits{}, nil, func(c *Config) { c.Fetcher = bf })
+	f.deliver(t, stanzaXML("alice@example.org/a", bobPuppet, "x1",
+		sealed(t, bobPuppet, keyset.alice, &payload.Payload{Body: "text", Mail: &payload.Mail{External: x}})))
+	if len(f.spool.envs) != 1 || len(bf.bufs) != 1 {
+		t.Fatalf("spooled %d messages, %d downloads; replies %+v", len(f.spool.envs), len(bf.bufs), f.sender.sent)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(f.spool.bodies[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("no attachment in the spooled mail: %v", err)
+		}
+		if p.Header.Get("Content-Type") != "application/octet-stream" {
+			continue
+		}
+		got, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
+		if err != nil || !bytes.Equal(got, att) {
+			t.Fatalf("attachment: %v, %d bytes, equal %v", err, len(got), bytes.Equal(got, att))
+		}
+		return
+	}
 }

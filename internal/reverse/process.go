@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/mail"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"passerelle/bridge/payload"
 	"passerelle/gateway/compose"
 	"passerelle/gateway/queue"
+	"passerelle/internal/offheap"
 	"passerelle/policy"
 )
 
@@ -86,19 +88,47 @@ func (rv *Reverse) deliver(ctx context.Context, in *inbound) *refusal {
 			return ref
 		}
 	}
+	freeDownload := func() {}
 	if external { // after the cheap refusals: do not download for nothing
-		if ref := rv.external(ctx, in, p, d); ref != nil {
+		if freeDownload, ref = rv.external(ctx, in, p, d); ref != nil {
 			return ref
 		}
 	}
-	msg, ref := rv.build(in, p, senderKey, rcptKey)
+	msg, free, ref := rv.build(in, p, senderKey, rcptKey, d.MaxMessageBytes)
+	p.Mail = nil   // in msg now
+	freeDownload() // and a downloaded mail's buffer with it
 	if ref != nil {
 		return ref
 	}
+	defer free()
 	if int64(len(msg)) > d.MaxMessageBytes {
-		return refuse(stanza.Modify, stanza.PolicyViolation, "The mail is larger than this gateway sends.")
+		return errTooLargeToSend
 	}
 	return rv.spool(ctx, in, msg, rcptKey != nil)
+}
+
+var errTooLargeToSend = refuse(stanza.Modify, stanza.PolicyViolation, "The mail is larger than this gateway sends.")
+
+// offheapMin is the embedded mail's size from which the composed message
+// goes into a buffer outside the Go heap (internal/offheap): a large
+// mail's copy then neither raises the collector's heap goal nor lingers
+// as garbage (DKIM's canonicalisation makes about twice the message in
+// small garbage while it is live).
+const offheapMin = 1 << 20
+
+// compose writes the message: into the heap, or for a large mail into a
+// buffer outside it that free releases (after which msg is unusable).
+func (rv *Reverse) compose(ci compose.Input, maxBytes int64) (msg []byte, free func(), err error) {
+	if len(ci.Embedded) < offheapMin || maxBytes <= 0 {
+		msg, err = compose.Compose(ci)
+		return msg, func() {}, err
+	}
+	buf := offheap.New(int(maxBytes) + 1) // +1: over the limit is refused after
+	if err := compose.ComposeTo(buf, ci); err != nil {
+		buf.Free()
+		return nil, func() {}, err
+	}
+	return buf.Bytes(), buf.Free, nil
 }
 
 // recipientKey finds the mail recipient's key. nil without a refusal
@@ -122,8 +152,10 @@ func (rv *Reverse) recipientKey(ctx context.Context, in *inbound, d policy.Decis
 		"and this gateway's policy forbids sending unencrypted mail to it; nothing was sent.")
 }
 
-// build composes the mail, encrypted when rcptKey is set.
-func (rv *Reverse) build(in *inbound, p *payload.Payload, senderKey, rcptKey *openpgp.Entity) ([]byte, *refusal) {
+// build composes the mail, encrypted when rcptKey is set; call free when
+// done with msg.
+func (rv *Reverse) build(in *inbound, p *payload.Payload, senderKey, rcptKey *openpgp.Entity, maxBytes int64) (msg []byte, free func(), ref *refusal) {
+	free = func() {}
 	ci := compose.Input{From: mail.Address{Address: in.sender}, To: []mail.Address{{Address: in.rcpt}},
 		Subject: p.Subject, Text: p.Body, Thread: p.Thread, Hostname: rv.cfg.Hostname,
 		AutocryptKey: senderKey, Limits: rv.cfg.Compose}
@@ -133,25 +165,29 @@ func (rv *Reverse) build(in *inbound, p *payload.Payload, senderKey, rcptKey *op
 	if p.Mail == nil || p.Mail.InReplyTo == "" {
 		ci.InReplyTo, ci.References = rv.threading(in, p.Thread)
 	}
-	msg, err := compose.Compose(ci)
-	if err != nil {
+	msg, free, err := rv.compose(ci, maxBytes)
+	switch {
+	case errors.Is(err, offheap.ErrFull):
+		return nil, free, errTooLargeToSend
+	case err != nil:
 		rv.log.Info("mail not composed", zap.String("id", in.ID), zap.Error(err))
-		return nil, composeRefusal(err)
+		return nil, free, composeRefusal(err)
 	}
 	if rcptKey == nil {
-		return msg, nil
+		return msg, free, nil
 	}
+	defer free() // the encrypted copy is what is sent
 	signer, err := rv.cfg.Keys.DomainKey()
 	if err != nil {
 		rv.log.Error("domain key", zap.Error(err))
-		return nil, errTryLater
+		return nil, func() {}, errTryLater
 	}
 	enc, err := compose.EncryptPGPMIME(msg, signer, []*openpgp.Entity{rcptKey}, compose.EncryptOptions{OnBehalf: true})
 	if err != nil {
 		rv.log.Warn("PGP/MIME encryption failed", rv.hash("rcpt", in.rcpt), zap.Error(err))
-		return nil, refuse(stanza.Cancel, stanza.NotAcceptable, "The recipient's OpenPGP key cannot be used.")
+		return nil, func() {}, refuse(stanza.Cancel, stanza.NotAcceptable, "The recipient's OpenPGP key cannot be used.")
 	}
-	return enc, nil
+	return enc, func() {}, nil
 }
 
 func composeRefusal(err error) *refusal {
@@ -186,13 +222,13 @@ func (rv *Reverse) threading(in *inbound, thread string) (string, []string) {
 // spool DKIM-signs the mail and puts it in the queue for the SMTP target.
 func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted bool) *refusal {
 	domain := in.sender[strings.LastIndexByte(in.sender, '@')+1:]
+	sig := ""
 	if rv.cfg.DKIM != nil && rv.cfg.DKIM.Signs(domain) {
-		var signed bytes.Buffer
-		if err := rv.cfg.DKIM.Sign(domain, bytes.NewReader(msg), &signed); err != nil {
+		var err error
+		if sig, err = rv.cfg.DKIM.Header(domain, bytes.NewReader(msg)); err != nil {
 			rv.log.Error("dkim", zap.String("domain", domain), zap.Error(err))
 			return errTryLater
 		}
-		msg = signed.Bytes()
 	}
 	params := map[string]string{ParamSender: in.From.String(), ParamSenderBare: in.senderJID,
 		ParamPuppet: in.To.Bare().String()}
@@ -201,7 +237,7 @@ func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted
 	}
 	env := &queue.Envelope{From: in.sender, Bodies: []queue.Body{{Kind: queue.BodyMessage}},
 		Recipients: []queue.Recipient{{Addr: in.rcpt, Route: RouteSMTP, ORCPT: "rfc822;" + in.rcpt, Params: params}}}
-	if err := rv.cfg.Spool.Put(ctx, env, bytes.NewReader(msg)); err != nil {
+	if err := rv.cfg.Spool.Put(ctx, env, io.MultiReader(strings.NewReader(sig), bytes.NewReader(msg))); err != nil {
 		rv.log.Error("spool", zap.String("id", in.ID), zap.Error(err))
 		return errTryLater
 	}
@@ -209,6 +245,6 @@ func (rv *Reverse) spool(ctx context.Context, in *inbound, msg []byte, encrypted
 		rv.cfg.Metrics.Plaintext("reverse")
 	}
 	rv.log.Info("queued", zap.String("id", env.ID), zap.String("stanza", in.ID), rv.hash("from", in.sender),
-		rv.hash("rcpt", in.rcpt), zap.Bool("encrypted", encrypted), zap.Int("bytes", len(msg)))
+		rv.hash("rcpt", in.rcpt), zap.Bool("encrypted", encrypted), zap.Int("bytes", len(sig)+len(msg)))
 	return nil
 }

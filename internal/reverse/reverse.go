@@ -64,7 +64,9 @@ type Spooler interface {
 // DKIM signs outgoing mail (gateway/dkim.Signer).
 type DKIM interface {
 	Signs(domain string) bool
-	Sign(domain string, r io.Reader, w io.Writer) error
+	// Header reads the whole message and returns the DKIM-Signature
+	// fields to prepend to it, so the message is not copied to sign it.
+	Header(domain string, r io.Reader) (string, error)
 }
 
 // ThreadLookup finds the forwarded mail a reply answers (*Threads).
