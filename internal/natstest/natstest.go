@@ -82,27 +82,49 @@ func start(t testing.TB, n int) *Cluster {
 	c := &Cluster{}
 	for i := range n {
 		s := &Server{t: t, Name: fmt.Sprintf("n%d", i+1), Dir: filepath.Join(base, fmt.Sprintf("n%d", i+1))}
-		s.clientAddr, s.routeAddr = freeAddr(t), freeAddr(t)
-		s.ClientURL = "nats://" + s.clientAddr
 		s.ConfigFile, s.LogFile = filepath.Join(s.Dir, "nats.conf"), filepath.Join(s.Dir, "nats.log")
-		c.Servers = append(c.Servers, s)
-	}
-	for _, s := range c.Servers {
 		if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 			t.Fatalf("natstest: %v", err)
 		}
-		if err := os.WriteFile(s.ConfigFile, []byte(s.config(c, n > 1)), 0o644); err != nil {
-			t.Fatalf("natstest: %v", err)
-		}
+		c.Servers = append(c.Servers, s)
 		t.Cleanup(func() { s.dumpLog() })
 		t.Cleanup(func() { _ = s.Stop() })
 	}
+	// A free port can be taken by another process between the probe and
+	// nats-server's bind: then every server gets new ports and starts again.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = c.startOnFreePorts(t); err == nil {
+			return c
+		}
+		for _, s := range c.Servers {
+			_ = s.Stop()
+		}
+		t.Logf("natstest: %v; again on other ports", err)
+	}
+	t.Fatalf("natstest: %v", err)
+	return nil
+}
+
+func (c *Cluster) startOnFreePorts(t testing.TB) error {
 	for _, s := range c.Servers {
-		if err := s.Start(); err != nil {
-			t.Fatalf("natstest: %v", err)
+		s.clientAddr, s.routeAddr = freeAddr(t), freeAddr(t)
+		s.ClientURL = "nats://" + s.clientAddr
+		if err := os.RemoveAll(filepath.Join(s.Dir, "js")); err != nil { // a failed attempt's store
+			return err
 		}
 	}
-	return c
+	for _, s := range c.Servers {
+		if err := os.WriteFile(s.ConfigFile, []byte(s.config(c, len(c.Servers) > 1)), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Servers {
+		if err := s.Start(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // config is the server's configuration. Routes name every server, itself

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -45,6 +46,8 @@ func (s *Store) Update(ctx context.Context, id string, rcpts []queue.Recipient) 
 // write stores data as id's state if its revision is still rev (0: no
 // state yet).
 func (s *Store) write(ctx context.Context, id string, rev uint64, data []byte) (uint64, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
 	var n uint64
 	var err error
 	if rev == 0 {
@@ -72,6 +75,8 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
 	if err := s.stream.DeleteMsg(ctx, c.seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return temporary("remove "+id, err)
 	}
@@ -155,4 +160,14 @@ func (s *Store) record(ctx context.Context, id string) (*queue.Envelope, [][]byt
 		return nil, nil, temporary("read "+id, err)
 	}
 	return decodePut(m.Data)
+}
+
+// opTimeout bounds one state change. A JetStream API request whose stream
+// leader just died gets no answer until a new leader is elected; the queue
+// retries a failed state change, so waiting out its whole persist timeout
+// would only hold the message (and a worker) longer.
+const opTimeout = 10 * time.Second
+
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, opTimeout)
 }
