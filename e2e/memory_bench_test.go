@@ -72,6 +72,16 @@ func (w *peakWatch) growth() (growth, before, peak int64) {
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
+// regressed fails a memory row that is over twice its goal: such a
+// number is no noise but a copy of the mail (or a buffer per connection)
+// that came back. Between the goal and twice it, the row says "NOT met".
+func regressed(t *testing.T, got, goal int64) {
+	t.Helper()
+	if got > 2*goal {
+		t.Errorf("%.1f MiB is over twice the goal of %d MiB", mib(got), goal>>20)
+	}
+}
+
 // TestMemoryLargeForward: one 25 MB mail (an 18 MiB attachment, base64)
 // from swaks through the gateway to alice over OX, the body by HTTP upload;
 // it reports the gateway's peak RSS growth from before the SMTP connection
@@ -115,6 +125,7 @@ func TestMemoryLargeForward(t *testing.T) {
 	}
 	t.Logf("| forward, one 25 MB mail (OX, HTTP upload) | RSS before %.1f MiB | peak %.1f MiB | growth %.1f MiB | goal <= %d MiB: %s |",
 		mib(before), mib(peak), mib(growth), rssGoal25MB>>20, verdict)
+	regressed(t, growth, rssGoal25MB)
 }
 
 // benchTop is extra top-level TOML for the memory runs
@@ -190,6 +201,7 @@ func TestMemoryLargeReverse(t *testing.T) {
 		}
 		t.Logf("| reverse, one 25 MB mail (download, compose, SMTP) | RSS before %.1f MiB | peak %.1f MiB | growth %.1f MiB | goal <= %d MiB: %s |",
 			mib(before), mib(peak), mib(growth), rssGoal25MB>>20, verdict)
+		regressed(t, growth, rssGoal25MB)
 	}
 	send("W1", 1<<20, false)
 	time.Sleep(time.Second)
@@ -274,6 +286,9 @@ func TestMemoryIdleConnections(t *testing.T) {
 	}
 	t.Logf("| %d idle SMTP connections (after EHLO) | RSS before %.1f MiB | RSS with them %.1f MiB | %.1f KiB each | goal <= %d MiB: %s |",
 		n, mib(before), mib(rss), float64(rss-before)/1024/float64(n), idleGoal>>20, verdict)
+	if n == idleConns {
+		regressed(t, rss, idleGoal)
+	}
 	// Every connection must still be open and answering.
 	for _, i := range []int{0, n / 2, n - 1} {
 		if _, err := conns[i].Write([]byte("NOOP\r\n")); err != nil {
